@@ -1,0 +1,181 @@
+//! The running bot: configuration, forge, store and runner wired together,
+//! and the background work (forge events, outbox) that keeps it moving.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use secrecy::SecretString;
+use tokio::sync::Notify;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{Config, ForgeKind};
+use crate::forge::github::{GitHubAuth, GitHubForge, GitHubSettings};
+use crate::forge::local::LocalForge;
+use crate::forge::{EventSink, EventSource, Forge, ForgeEvent, event_queue};
+use crate::metrics::Metrics;
+use crate::runner::{Runner, RunnerApp, RunnerSettings};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// Everything a command or event handler needs.
+pub struct Hoist {
+    pub config: Arc<Config>,
+    pub forge: Arc<dyn Forge>,
+    pub store: Arc<dyn Store>,
+    /// Present when some app has a `deploy_command` hoist runs itself.
+    pub runner: Option<Arc<Runner>>,
+    pub metrics: Metrics,
+    /// Wakes the outbox worker when a reply is queued.
+    pub(crate) outbox_wakeup: Notify,
+    /// Event handlers and runs in flight, so [`Hoist::settle`] can wait.
+    tasks: TaskTracker,
+    events: EventSink,
+}
+
+/// A built hoist and the parts the caller starts.
+pub struct Built {
+    pub hoist: Arc<Hoist>,
+    /// Forge events to pump with [`Hoist::pump_events`].
+    pub events: EventSource,
+    /// The local forge, when it is the forge (the demo marks checks on it).
+    pub local_forge: Option<Arc<LocalForge>>,
+}
+
+impl Hoist {
+    pub async fn build(config: Config) -> anyhow::Result<Built> {
+        let store = Arc::new(
+            SqliteStore::connect(&config.store.url)
+                .await
+                .with_context(|| format!("cannot open the store at {}", config.store.url))?,
+        );
+        let (sink, source) = event_queue();
+        let (forge, local_forge): (Arc<dyn Forge>, _) = match config.forge.kind {
+            ForgeKind::Local => {
+                let local = Arc::new(LocalForge::new(
+                    store.clone(),
+                    config.local_repos(),
+                    sink.clone(),
+                ));
+                (local.clone(), Some(local))
+            }
+            ForgeKind::Github => (Arc::new(GitHubForge::new(github_settings(&config)?)?), None),
+        };
+        // The runner of this release runs local-forge deployments; running
+        // GitHub's `deployment` events comes with the webhook intake.
+        let runner = (config.forge.kind == ForgeKind::Local)
+            .then(|| runner_settings(&config))
+            .filter(|settings| !settings.apps.is_empty())
+            .map(|settings| Arc::new(Runner::new(forge.clone(), store.clone(), settings)));
+        let hoist = Arc::new(Hoist {
+            config: Arc::new(config),
+            forge,
+            store,
+            runner,
+            metrics: Metrics::default(),
+            outbox_wakeup: Notify::new(),
+            tasks: TaskTracker::new(),
+            events: sink,
+        });
+        Ok(Built {
+            hoist,
+            events: source,
+            local_forge,
+        })
+    }
+
+    /// Hands every forge event to its handler until the forge goes away.
+    pub async fn pump_events(self: Arc<Self>, mut events: EventSource) {
+        while let Some(event) = events.recv().await {
+            let hoist = Arc::clone(&self);
+            self.tasks.spawn(async move { hoist.on_forge_event(event).await });
+            events.handed_on();
+        }
+    }
+
+    async fn on_forge_event(&self, event: ForgeEvent) {
+        match event {
+            ForgeEvent::Deployment { repo, deployment } => {
+                let Some(runner) = self.runner.as_ref().filter(|r| r.handles(&repo)) else {
+                    return;
+                };
+                if let Err(error) = runner.run(&repo, &deployment).await {
+                    tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "deployment run failed");
+                }
+            }
+            ForgeEvent::DeploymentStatus {
+                repo,
+                deployment,
+                status,
+                at,
+            } => {
+                if let Err(error) = self.relay_status(&repo, &deployment, &status, at).await {
+                    tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "status relay failed");
+                }
+            }
+        }
+    }
+
+    /// Deployments running or events waiting to be handled.
+    pub fn busy(&self) -> bool {
+        self.events.in_queue() > 0 || !self.tasks.is_empty()
+    }
+
+    /// Waits until every event sent so far has been handled and every run
+    /// it started has finished (the shell waits for this at end of input).
+    pub async fn settle(&self) {
+        while self.busy() {
+            self.tasks.close();
+            self.tasks.wait().await;
+            self.tasks.reopen();
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+fn github_settings(config: &Config) -> anyhow::Result<GitHubSettings> {
+    let github = &config.github;
+    let auth = match (&github.token, github.app_id, &github.private_key_path) {
+        (_, Some(app_id), Some(path)) => {
+            let pem = std::fs::read_to_string(path).with_context(|| {
+                format!("github.private_key_path: cannot read {}", path.display())
+            })?;
+            GitHubAuth::App {
+                app_id,
+                private_key_pem: SecretString::from(pem),
+            }
+        }
+        (Some(token), _, _) => GitHubAuth::Token(token.clone()),
+        _ => anyhow::bail!("github.token or github.app_id with github.private_key_path must be set"),
+    };
+    Ok(GitHubSettings {
+        api_url: github.api_url.clone(),
+        auth,
+        request_timeout: Duration::from_secs(github.request_timeout_secs),
+        max_rate_limit_wait: Duration::from_secs(github.max_rate_limit_wait_secs),
+    })
+}
+
+fn runner_settings(config: &Config) -> RunnerSettings {
+    let apps: HashMap<_, _> = config
+        .apps
+        .values()
+        .filter_map(|app| {
+            Some((
+                app.repo.clone(),
+                RunnerApp {
+                    deploy_command: app.deploy_command.clone()?,
+                    remove_command: app.remove_command.clone(),
+                    source: app.path.clone()?,
+                    env: app.env.clone(),
+                    timeout: config.app_timeout(app),
+                },
+            ))
+        })
+        .collect();
+    RunnerSettings {
+        apps,
+        public_url: config.server.public_url.clone(),
+    }
+}

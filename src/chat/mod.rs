@@ -1,0 +1,46 @@
+//! Chat adapters: each turns a platform's events into [`Inbound`] and
+//! delivers [`Reply`] back. The core sees only these two types.
+
+pub mod shell;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Origin;
+
+/// A command someone typed, already authenticated by its adapter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub origin: Origin,
+    pub text: String,
+    /// Unique per request (Slack trigger, webhook delivery, shell line):
+    /// handling the same key twice never creates a second deployment.
+    pub request_key: String,
+    /// The app a conversation implies (a pull request's repository), for
+    /// the short form `.deploy to staging`.
+    pub implied_app: Option<String>,
+}
+
+/// Something to say in a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    pub origin: Origin,
+    pub text: String,
+}
+
+/// Why a reply could not be delivered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DeliveryError {
+    /// The platform asked us to slow down (HTTP 429 `Retry-After`).
+    #[error("rate limited for {} s", .0.as_secs())]
+    RetryAfter(std::time::Duration),
+    /// Worth another try later (network, 5xx).
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// The sending side of a chat platform: the outbox hands it replies.
+#[async_trait::async_trait]
+pub trait ChatAdapter: Send + Sync + 'static {
+    fn platform(&self) -> crate::domain::Platform;
+    async fn deliver(&self, reply: &Reply) -> Result<(), DeliveryError>;
+}

@@ -1,0 +1,152 @@
+//! The command grammar: chat text in, a typed [`Command`] out.
+//!
+//! **Architecture invariant:** this module does no I/O and knows no
+//! platform. It does not know which apps or environments exist either:
+//! aliases and defaults are applied later, from configuration.
+//!
+//! The exact syntax of every command lives in `commands/*.toml` (usage,
+//! help and worked examples); `catalogue` loads it and the tests run
+//! every example through [`parse`].
+
+mod catalogue;
+mod error;
+mod grammar;
+mod refname;
+mod render;
+
+use serde::{Deserialize, Serialize};
+
+pub use catalogue::{Catalogue, CommandDoc, Example, catalogue, help, markdown_reference, usage};
+pub use error::ParseError;
+pub use refname::{MAX_REF_BYTES, RefError, check_ref};
+pub use render::render;
+
+/// The longest text [`parse`] reads, in chars. Longer text is a paste
+/// accident, and the cap bounds the work one message can cause.
+pub const MAX_INPUT_CHARS: usize = 4096;
+
+/// A command as typed, before any configuration is applied.
+///
+/// The serde form (`{ command = "deploy", task = "deploy", ... }`) is the
+/// one the catalogue's `expect` tables use. When a variant or field
+/// changes, change with it: the grammar (`grammar.rs`), [`render`], the
+/// catalogue file in `commands/` and the property tests' generators.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// `deploy[:task][!] app[/ref] [to|in|on env[/host,host]] [| key=value ...]`
+    Deploy(DeployRequest),
+    /// `noop app[/ref] [to|in|on env[/host,host]] [| key=value ...]`:
+    /// evaluate everything, create nothing. The task is always `deploy`
+    /// and `force` always false.
+    Noop(DeployRequest),
+    /// `where can I deploy app[?]`
+    WhereCanIDeploy { app: String },
+    /// `deploys app [in|to|on env]`
+    Deploys {
+        app: String,
+        environment: Option<String>,
+    },
+    /// `help [command]`
+    Help { topic: Option<String> },
+}
+
+/// The parts of a `deploy` or `noop` command.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// `deploy`, or the whole `deploy:NAME` when typed so (hubot-deploy's
+    /// and GitHub's convention, e.g. `deploy:migrations`); the suffix
+    /// keeps its case.
+    pub task: String,
+    /// `!`: deploy even if required checks fail.
+    pub force: bool,
+    /// `None` in the short form (`.deploy to staging`) where the
+    /// conversation implies the app (a pull request comment).
+    pub app: Option<String>,
+    /// Branch, tag or sha; `None` means the default.
+    pub git_ref: Option<String>,
+    /// `None` means the app's default environment.
+    pub environment: Option<String>,
+    /// `env/host1,host2`: goes to `payload.hosts`.
+    pub hosts: Vec<String>,
+    /// `| key=value ...`: goes to `payload.params`, in order.
+    pub params: Vec<(String, String)>,
+}
+
+/// Parses text addressed to hoist: a shell line, a slash command's text,
+/// a message that mentions the bot.
+///
+/// Accepts an optional bot mention (`@hoist`, `<@U0LAN0Z89>`,
+/// `<@!123456>`), an optional `.` or `/` before the keyword, and
+/// surrounding whitespace. Keywords are case-insensitive; app and
+/// environment names come back lower-cased; refs come back as typed.
+pub fn parse(text: &str) -> Result<Command, ParseError> {
+    if text.chars().nth(MAX_INPUT_CHARS).is_some() {
+        return Err(ParseError {
+            column: MAX_INPUT_CHARS + 1,
+            message: format!(
+                "that is too long: a command has at most {MAX_INPUT_CHARS} characters"
+            ),
+            usage: None,
+            suggestion: None,
+        });
+    }
+    if text.trim().is_empty() {
+        return Err(ParseError {
+            column: 1,
+            message: "there is nothing to read".to_owned(),
+            usage: None,
+            suggestion: None,
+        });
+    }
+    match grammar::command(text) {
+        Ok((_, command)) => Ok(command),
+        Err(nom::Err::Error(fail) | nom::Err::Failure(fail)) => {
+            let offset = text.len().saturating_sub(fail.at.len());
+            let column = text
+                .get(..offset)
+                .map_or(1, |before| before.chars().count() + 1);
+            Err(ParseError {
+                column,
+                message: fail.message,
+                usage: fail.command.and_then(usage),
+                suggestion: fail.suggestion,
+            })
+        }
+        // The grammar uses only `complete` parsers, which never ask for
+        // more input; say so rather than panic if that ever changes.
+        Err(nom::Err::Incomplete(_)) => Err(ParseError {
+            column: text.chars().count() + 1,
+            message: "the command ends too early".to_owned(),
+            usage: None,
+            suggestion: None,
+        }),
+    }
+}
+
+/// Parses ambient text, such as a pull request comment, that may or may
+/// not be meant for hoist.
+///
+/// `None` unless the first line starts with `.` or `/` followed by a
+/// command keyword, or by a word one edit away from one (`.deplyo`), which
+/// gives `Some(Err(..))` with the suggestion. Only the first line is read:
+/// the rest of a comment is for people. The prefix must be the very first
+/// character: an indented line is a Markdown code block, not a command.
+pub fn parse_comment(text: &str) -> Option<Result<Command, ParseError>> {
+    let line = text.lines().next()?;
+    let after_prefix = line.strip_prefix(['.', '/'])?;
+    let word_end = after_prefix
+        .find(|c: char| !c.is_ascii_alphanumeric())
+        .unwrap_or(after_prefix.len());
+    let word = after_prefix.get(..word_end)?.to_ascii_lowercase();
+    if word.is_empty() {
+        return None;
+    }
+    let addressed = grammar::KEYWORDS
+        .iter()
+        .any(|keyword| strsim::damerau_levenshtein(&word, keyword) <= 1);
+    addressed.then(|| parse(line))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,373 @@
+//! hoist.toml: the operator's configuration, layered from the file and
+//! `HOIST_<SECTION>__<KEY>` environment variables (figment).
+//!
+//! Every field is documented in `config/hoist.toml`, which a test loads so
+//! the two cannot drift apart. Unknown keys are errors: a misspelled key
+//! that silently does nothing is worse than a refusal to start.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::{AppName, RepoName};
+
+/// Environment aliases used when `[aliases]` is absent (hubot-deploy's).
+const DEFAULT_ALIASES: [(&str, &str); 2] = [("prod", "production"), ("stg", "staging")];
+
+/// The environment a command without `to env` deploys to, when the app
+/// names no `default_environment` (hubot-deploy's default).
+pub const FALLBACK_ENVIRONMENT: &str = "production";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub forge: ForgeConfig,
+    #[serde(default)]
+    pub github: GitHubConfig,
+    #[serde(default)]
+    pub slack: SlackConfig,
+    #[serde(default)]
+    pub discord: DiscordConfig,
+    #[serde(default)]
+    pub runner: RunnerConfig,
+    /// Environment aliases: `prod = "production"`.
+    #[serde(default = "default_aliases")]
+    pub aliases: BTreeMap<String, String>,
+    /// Chat name -> app.
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub public_url: String,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:3000".into(),
+            public_url: "http://127.0.0.1:3000".into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    pub url: String,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://hoist.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForgeKind {
+    /// GitHub or GitHub Enterprise Server, through the REST API.
+    Github,
+    /// Git repositories on this machine; deployments live in hoist's store.
+    #[default]
+    Local,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForgeConfig {
+    #[serde(default)]
+    pub kind: ForgeKind,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GitHubConfig {
+    pub api_url: String,
+    pub token: Option<SecretString>,
+    pub app_id: Option<u64>,
+    pub private_key_path: Option<PathBuf>,
+    pub webhook_secret: Option<SecretString>,
+    pub request_timeout_secs: u64,
+    pub max_rate_limit_wait_secs: u64,
+}
+
+impl Default for GitHubConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://api.github.com".into(),
+            token: None,
+            app_id: None,
+            private_key_path: None,
+            webhook_secret: None,
+            request_timeout_secs: 10,
+            max_rate_limit_wait_secs: 30,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackConfig {
+    pub api_url: String,
+    pub bot_token: Option<SecretString>,
+    pub signing_secret: Option<SecretString>,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://slack.com/api".into(),
+            bot_token: None,
+            signing_secret: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DiscordConfig {
+    pub api_url: String,
+    pub bot_token: Option<SecretString>,
+    pub public_key: Option<String>,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "https://discord.com/api/v10".into(),
+            bot_token: None,
+            public_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunnerConfig {
+    /// Default for apps that set no `timeout_secs`.
+    pub timeout_secs: u64,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self { timeout_secs: 300 }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    pub repo: RepoName,
+    pub default_environment: Option<String>,
+    /// Local forge: the git repository on disk.
+    pub path: Option<PathBuf>,
+    /// argv of the command the runner starts; no shell is involved.
+    pub deploy_command: Option<Vec<String>>,
+    /// argv for `task: remove` deployments.
+    pub remove_command: Option<Vec<String>>,
+    pub timeout_secs: Option<u64>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+}
+
+fn default_aliases() -> BTreeMap<String, String> {
+    DEFAULT_ALIASES
+        .iter()
+        .map(|(alias, env)| (alias.to_string(), env.to_string()))
+        .collect()
+}
+
+impl Config {
+    /// Reads `file` (if given), then `HOIST_<SECTION>__<KEY>` variables,
+    /// and checks the result. The error is one line naming the key.
+    pub fn load(file: Option<&Path>) -> Result<Self, String> {
+        let mut figment = Figment::new();
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(format!("config file {} does not exist", file.display()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        Self::from_figment(figment.merge(env_provider()))
+    }
+
+    /// A configuration built in code (the demo), still overridable from
+    /// the environment like any other.
+    pub fn from_toml_str(text: &str) -> Result<Self, String> {
+        Self::from_figment(Figment::new().merge(Toml::string(text)).merge(env_provider()))
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, String> {
+        let config: Config = figment
+            .extract()
+            .map_err(describe_figment_error)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        for name in self.apps.keys() {
+            if AppName::new(name).is_none_or(|app| app.as_str() != name) {
+                return Err(format!(
+                    "apps.{name}: app names are lower case letters, digits, `-`, `_` and `.`"
+                ));
+            }
+        }
+        for (alias, target) in &self.aliases {
+            if alias.is_empty() || target.is_empty() {
+                return Err("aliases: an alias and its environment must not be empty".into());
+            }
+        }
+        match self.forge.kind {
+            ForgeKind::Github => {
+                let has_app = self.github.app_id.is_some() || self.github.private_key_path.is_some();
+                if has_app
+                    && (self.github.app_id.is_none() || self.github.private_key_path.is_none())
+                {
+                    return Err(
+                        "github.app_id and github.private_key_path must be set together".into(),
+                    );
+                }
+                if self.github.token.is_none() && !has_app {
+                    return Err("github.token (or github.app_id with github.private_key_path) must be set when forge.kind = \"github\"".into());
+                }
+            }
+            ForgeKind::Local => {
+                if let Some((name, _)) = self.apps.iter().find(|(_, app)| app.path.is_none()) {
+                    return Err(format!(
+                        "apps.{name}.path must name the app's git repository when forge.kind = \"local\""
+                    ));
+                }
+            }
+        }
+        if let Some((name, _)) = self
+            .apps
+            .iter()
+            .find(|(_, app)| app.deploy_command.as_ref().is_some_and(|argv| argv.is_empty()))
+        {
+            return Err(format!("apps.{name}.deploy_command must not be empty"));
+        }
+        Ok(())
+    }
+
+    pub fn app(&self, name: &str) -> Option<&AppConfig> {
+        self.apps.get(&name.to_ascii_lowercase())
+    }
+
+    pub fn app_names(&self) -> impl Iterator<Item = &str> {
+        self.apps.keys().map(String::as_str)
+    }
+
+    /// The chat name of the app that deploys `repo`, if any.
+    pub fn app_for_repo(&self, repo: &RepoName) -> Option<&str> {
+        self.apps
+            .iter()
+            .find(|(_, app)| &app.repo == repo)
+            .map(|(name, _)| name.as_str())
+    }
+
+    /// `prod` -> `production`; other names unchanged (lower-cased).
+    pub fn resolve_alias(&self, environment: &str) -> String {
+        let lower = environment.to_ascii_lowercase();
+        self.aliases.get(&lower).cloned().unwrap_or(lower)
+    }
+
+    /// The local forge's repositories: repo -> path on disk.
+    pub fn local_repos(&self) -> HashMap<RepoName, PathBuf> {
+        self.apps
+            .values()
+            .filter_map(|app| Some((app.repo.clone(), app.path.clone()?)))
+            .collect()
+    }
+
+    pub fn app_timeout(&self, app: &AppConfig) -> Duration {
+        Duration::from_secs(app.timeout_secs.unwrap_or(self.runner.timeout_secs))
+    }
+}
+
+/// `HOIST_GITHUB__TOKEN` -> `github.token`. Only sectioned names are read,
+/// so unrelated variables (`HOIST_TEST_DATABASE_URL`) are left alone.
+fn env_provider() -> Env {
+    Env::prefixed("HOIST_")
+        .split("__")
+        .filter(|key| key.as_str().contains('.'))
+}
+
+/// figment says `... for key "default.github.app_id" in hoist.toml`; the
+/// profile name means nothing to an operator.
+fn describe_figment_error(error: figment::Error) -> String {
+    error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| format!(" (from {})", m.name))
+                .unwrap_or_default();
+            if key.is_empty() {
+                format!("configuration: {}{source}", e.kind)
+            } else {
+                format!("{key}: {}{source}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_example_loads() {
+        let example = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/hoist.toml"));
+        let config = Config::load(Some(example)).unwrap();
+        let api = config.app("API").unwrap();
+        assert_eq!(api.repo.to_string(), "acme/api");
+        assert_eq!(api.deploy_command.as_deref(), Some(&["./script/deploy".to_owned()][..]));
+        assert_eq!(config.app_timeout(api), Duration::from_secs(600));
+        assert_eq!(config.resolve_alias("PROD"), "production");
+        assert_eq!(config.resolve_alias("qa"), "qa");
+        assert_eq!(config.app_for_repo(&"ACME/API".parse().unwrap()), Some("api"));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config::from_toml_str(
+            "[forge]\nkind = \"github\"\n[github]\ntoken = \"ghp_supersecret\"\nwebhook_secret = \"whsec\"\n",
+        )
+        .unwrap();
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("ghp_supersecret"), "{debug}");
+        assert!(!debug.contains("whsec"), "{debug}");
+    }
+
+    #[test]
+    fn wrong_settings_name_their_key() {
+        let error = Config::from_toml_str("[github]\nrequest_timeout_secs = \"soon\"\n").unwrap_err();
+        assert!(error.starts_with("github.request_timeout_secs: "), "{error}");
+        let error = Config::from_toml_str("[apps.Web]\nrepo = \"a/b\"\npath = \"/x\"\n").unwrap_err();
+        assert!(error.starts_with("apps.Web: "), "{error}");
+        let error = Config::from_toml_str("[apps.web]\nrepo = \"not-a-repo\"\npath = \"/x\"\n").unwrap_err();
+        assert!(error.contains("apps.web.repo"), "{error}");
+        let error = Config::from_toml_str("[forge]\nkind = \"gitlab\"\n").unwrap_err();
+        assert!(error.contains("forge.kind"), "{error}");
+    }
+}

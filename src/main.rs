@@ -1,0 +1,124 @@
+//! The `hoist` command line: demo, serve, shell, check.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use hoist::app::Hoist;
+use hoist::config::Config;
+use hoist::{chat, demo, policy, server};
+
+/// Where `hoist check` looks when no file is given.
+const DEFAULT_DEPLOY_YML: &str = ".github/deploy.yml";
+
+#[derive(Parser)]
+#[command(name = "hoist", version, about = "Deploy from where you talk.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// A throwaway repository, the local forge, SQLite and the shell: try hoist in one command.
+    Demo,
+    /// Run the server (HTTP endpoints, forge events, runner).
+    Serve {
+        /// hoist.toml; every key can also come from HOIST_<SECTION>__<KEY>.
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Type commands as a chat user would.
+    Shell {
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validate a deploy.yml; errors are printed as file:line:col: message.
+    Check {
+        /// Defaults to .github/deploy.yml.
+        file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // The shell and the demo talk to a person on this terminal: keep the
+    // log to warnings there unless RUST_LOG asks for more.
+    let default_log = match cli.command {
+        Commands::Serve { .. } => "hoist=info",
+        _ => "hoist=warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_log)),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let result = match cli.command {
+        Commands::Check { file } => check(file.as_deref()),
+        command => tokio::runtime::Runtime::new()
+            .context("cannot start the async runtime")
+            .and_then(|runtime| runtime.block_on(run(command))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("hoist: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Commands) -> anyhow::Result<()> {
+    match command {
+        Commands::Demo => demo::run().await,
+        Commands::Shell { config } => {
+            let built = Hoist::build(load_config(config.as_deref())?).await?;
+            tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
+            chat::shell::run(built.hoist).await
+        }
+        Commands::Serve { config } => {
+            let config = load_config(config.as_deref())?;
+            let listen = config.server.listen.clone();
+            let built = Hoist::build(config).await?;
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
+            tracing::info!(%listen, "hoist is serving");
+            tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
+            tokio::select! {
+                result = server::serve(built.hoist, listener) => result,
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        }
+        Commands::Check { file } => check(file.as_deref()),
+    }
+}
+
+fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
+    Config::load(path).map_err(anyhow::Error::msg)
+}
+
+/// Prints `file:line:col: message` for each problem; fails if there is one.
+fn check(file: Option<&Path>) -> anyhow::Result<()> {
+    let path = file.unwrap_or(Path::new(DEFAULT_DEPLOY_YML));
+    let label = path.display().to_string();
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {label}"))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        anyhow::bail!("{label}:1:1: the file is not UTF-8 text");
+    };
+    let diagnostics = policy::check(&label, &text);
+    if diagnostics.is_empty() {
+        println!("{label}: ok");
+        return Ok(());
+    }
+    for diagnostic in &diagnostics {
+        eprintln!("{diagnostic}");
+    }
+    anyhow::bail!("{label}: {} problem(s) found", diagnostics.len())
+}

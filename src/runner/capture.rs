@@ -1,0 +1,135 @@
+//! A run's output on its way to the store: lines read from a pipe as they
+//! arrive, and one writer task that stores them in small batches.
+
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::store::{DeploymentKey, LogLine, LogStream, Store};
+
+/// The longest line kept, in bytes; the rest of an absurd line (a minified
+/// bundle printed by mistake) is dropped with a marker instead of filling
+/// the store.
+pub(super) const MAX_LINE_BYTES: usize = 16 * 1024;
+
+/// Appended to a line that was cut at [`MAX_LINE_BYTES`].
+pub(super) const TRUNCATED_MARKER: &str = " [line truncated by hoist]";
+
+/// Lines stored per write at most: batching saves a commit per line, the
+/// bound keeps one write short.
+const MAX_BATCH: usize = 256;
+
+/// Lines waiting for the writer; a script that prints faster than the store
+/// writes is slowed down rather than buffered without end.
+const CHANNEL_CAPACITY: usize = 1024;
+
+/// Collects a run's log lines and stores them in arrival order.
+pub(super) struct LogSink {
+    tx: mpsc::Sender<LogLine>,
+    writer: JoinHandle<()>,
+}
+
+impl LogSink {
+    pub(super) fn start(store: Arc<dyn Store>, key: DeploymentKey) -> Self {
+        let (tx, mut rx) = mpsc::channel::<LogLine>(CHANNEL_CAPACITY);
+        let writer = tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                let mut batch = vec![first];
+                while batch.len() < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(line) => batch.push(line),
+                        Err(_) => break,
+                    }
+                }
+                // A log that cannot be stored must not fail the deployment
+                // itself: say so in hoist's own log and carry on.
+                if let Err(error) = store.append_log(&key, &batch).await {
+                    tracing::warn!(
+                        error = format!("{error:#}"),
+                        deployment = %key.id,
+                        "cannot store run output"
+                    );
+                }
+            }
+        });
+        Self { tx, writer }
+    }
+
+    pub(super) fn sender(&self) -> mpsc::Sender<LogLine> {
+        self.tx.clone()
+    }
+
+    /// A line from hoist itself (started, exit code, timeout).
+    pub(super) async fn note(&self, text: impl Into<String>) {
+        send(&self.tx, LogStream::Hoist, text.into()).await;
+    }
+
+    /// Waits until every line sent so far is stored. Readers holding a
+    /// [`Self::sender`] must be finished or aborted first.
+    pub(super) async fn finish(self) {
+        drop(self.tx);
+        if let Err(error) = self.writer.await {
+            tracing::warn!(%error, "the log writer stopped abnormally");
+        }
+    }
+}
+
+async fn send(tx: &mpsc::Sender<LogLine>, stream: LogStream, text: String) {
+    let line = LogLine {
+        at: Timestamp::now(),
+        stream,
+        text,
+    };
+    // The writer only goes away after every sender is dropped.
+    let _ = tx.send(line).await;
+}
+
+/// Reads `pipe` line by line until it closes, sending each line as it
+/// arrives. Bytes that are not UTF-8 are replaced, not fatal.
+pub(super) async fn read_lines<R>(pipe: R, stream: LogStream, tx: mpsc::Sender<LogLine>)
+where
+    R: AsyncRead + Unpin,
+{
+    let mut reader = BufReader::new(pipe);
+    let mut line: Vec<u8> = Vec::new();
+    let mut truncated = false;
+    loop {
+        // A read error ends the stream like EOF: the process is what
+        // decides the outcome, not its pipes.
+        let chunk = match reader.fill_buf().await {
+            Ok(chunk) if !chunk.is_empty() => chunk,
+            _ => break,
+        };
+        let (part, ends_line) = match chunk.iter().position(|&b| b == b'\n') {
+            Some(newline) => (chunk.get(..newline).unwrap_or_default(), true),
+            None => (chunk, false),
+        };
+        let room = MAX_LINE_BYTES.saturating_sub(line.len());
+        if part.len() > room {
+            truncated = true;
+        }
+        line.extend_from_slice(part.get(..room.min(part.len())).unwrap_or_default());
+        let used = part.len() + usize::from(ends_line);
+        reader.consume(used);
+        if ends_line {
+            send(&tx, stream, finish_line(&line, truncated)).await;
+            line.clear();
+            truncated = false;
+        }
+    }
+    if !line.is_empty() || truncated {
+        send(&tx, stream, finish_line(&line, truncated)).await;
+    }
+}
+
+fn finish_line(bytes: &[u8], truncated: bool) -> String {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    if truncated {
+        text.push_str(TRUNCATED_MARKER);
+    }
+    text
+}

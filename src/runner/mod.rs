@@ -1,0 +1,271 @@
+//! The deployment runner: runs an app's deploy command for a deployment
+//! and reports back to the forge as statuses.
+//!
+//! For each deployment: `pending` (only if nothing was posted yet: the local
+//! forge has no queue), `in_progress`, then `success` (exit 0), `failure`
+//! (non-zero exit or a signal) or `error` (could not start, timeout). The
+//! command runs in a fresh export of the deployed commit, without a shell,
+//! with the deployment's facts in `HOIST_*` variables; its output goes to
+//! the store line by line and every status links to it.
+//!
+//! **Architecture invariant:** the runner never changes the source
+//! repository (HEAD, index, work tree): it exports files through a private
+//! index into its own directory.
+
+mod capture;
+mod process;
+mod workdir;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::domain::{DeploymentState, RepoName};
+use crate::forge::{Deployment, Forge, NewStatus};
+use crate::store::{DeploymentKey, Store};
+use capture::LogSink;
+use process::Outcome;
+use workdir::WorkDir;
+
+/// GitHub cuts a status description at 140 characters; keep ours whole.
+const MAX_DESCRIPTION_CHARS: usize = 140;
+
+/// The runner's configuration, from `[apps.NAME]` in hoist.toml.
+#[derive(Debug, Clone)]
+pub struct RunnerSettings {
+    /// Apps the runner deploys, by repository. Others are not its business.
+    pub apps: HashMap<RepoName, RunnerApp>,
+    /// hoist's public base URL, for links to run logs.
+    pub public_url: String,
+}
+
+/// How to deploy one app.
+#[derive(Debug, Clone)]
+pub struct RunnerApp {
+    /// `argv`, run without a shell in the checkout of the deployed commit;
+    /// `./deploy.sh` means the script in the repository.
+    pub deploy_command: Vec<String>,
+    /// `argv` for the task `remove`; without it, `remove` is an error.
+    pub remove_command: Option<Vec<String>>,
+    /// The app's git repository on disk.
+    pub source: PathBuf,
+    /// Extra environment for the command. hoist's `HOIST_*` facts win over
+    /// a variable of the same name here.
+    pub env: BTreeMap<String, String>,
+    /// After this long the command and everything it started is killed.
+    pub timeout: Duration,
+}
+
+/// Runs deployments for the apps in its settings.
+pub struct Runner {
+    forge: Arc<dyn Forge>,
+    store: Arc<dyn Store>,
+    settings: RunnerSettings,
+}
+
+/// Where a deployment's run log is shown:
+/// `{public_url}/deployments/{forge}/{owner}/{repo}/{id}/log`.
+pub fn log_url(public_url: &str, key: &DeploymentKey) -> String {
+    format!(
+        "{}/deployments/{}/{}/{}/{}/log",
+        public_url.trim_end_matches('/'),
+        key.forge,
+        key.repo.owner(),
+        key.repo.name(),
+        key.id
+    )
+}
+
+/// How the run ended, as the final status says it.
+struct Verdict {
+    state: DeploymentState,
+    description: String,
+}
+
+impl Verdict {
+    fn error(description: impl Into<String>) -> Self {
+        Self {
+            state: DeploymentState::Error,
+            description: description.into(),
+        }
+    }
+}
+
+impl Runner {
+    pub fn new(forge: Arc<dyn Forge>, store: Arc<dyn Store>, settings: RunnerSettings) -> Self {
+        Self {
+            forge,
+            store,
+            settings,
+        }
+    }
+
+    /// Whether this runner deploys `repo`. The caller asks before
+    /// [`Runner::run`]; a repository without runner config is deployed by
+    /// something else (or nothing).
+    pub fn handles(&self, repo: &RepoName) -> bool {
+        self.settings.apps.contains_key(repo)
+    }
+
+    /// Runs `deployment` of `repo` to the end and returns the final state,
+    /// which was also posted to the forge. `Err` means hoist could not talk
+    /// to the forge or has no config for `repo`; what the command did is
+    /// always a state.
+    pub async fn run(
+        &self,
+        repo: &RepoName,
+        deployment: &Deployment,
+    ) -> anyhow::Result<DeploymentState> {
+        let app = self
+            .settings
+            .apps
+            .get(repo)
+            .with_context(|| format!("no runner is configured for {repo}"))?;
+        let key = DeploymentKey {
+            forge: self.forge.kind().to_owned(),
+            repo: repo.clone(),
+            id: deployment.id,
+        };
+        let log_url = log_url(&self.settings.public_url, &key);
+        if deployment.state.is_none() {
+            self.post(
+                &key,
+                DeploymentState::Pending,
+                "waiting for the runner",
+                &log_url,
+            )
+            .await?;
+        }
+        self.post(
+            &key,
+            DeploymentState::InProgress,
+            &format!("running {} of {}", deployment.task, deployment.sha.short()),
+            &log_url,
+        )
+        .await?;
+
+        let log = LogSink::start(self.store.clone(), key.clone());
+        let verdict = self.execute(app, deployment, &log).await;
+        log.note(format!("{}: {}", verdict.state, verdict.description))
+            .await;
+        log.finish().await;
+
+        self.post(&key, verdict.state, &verdict.description, &log_url)
+            .await?;
+        Ok(verdict.state)
+    }
+
+    async fn post(
+        &self,
+        key: &DeploymentKey,
+        state: DeploymentState,
+        description: &str,
+        log_url: &str,
+    ) -> anyhow::Result<()> {
+        let status = NewStatus {
+            state,
+            description: Some(description.chars().take(MAX_DESCRIPTION_CHARS).collect()),
+            log_url: Some(log_url.to_owned()),
+            environment_url: None,
+        };
+        self.forge
+            .create_status(&key.repo, key.id, &status)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot post status {state} to deployment {} of {}",
+                    key.id, key.repo
+                )
+            })
+    }
+
+    /// Prepares the checkout, runs the command and says how it went.
+    async fn execute(&self, app: &RunnerApp, deployment: &Deployment, log: &LogSink) -> Verdict {
+        let argv = match deployment.task.as_str() {
+            "remove" => match &app.remove_command {
+                Some(argv) => argv,
+                None => return Verdict::error("no remove_command is configured for this app"),
+            },
+            // `deploy`, and any other task: the deploy command, which reads
+            // HOIST_TASK to tell them apart.
+            _ => &app.deploy_command,
+        };
+        let Some(program) = argv.first() else {
+            return Verdict::error("the app's command is empty");
+        };
+        let payload = deployment.payload.to_string();
+        let dir = match WorkDir::create().await {
+            Ok(dir) => dir,
+            Err(error) => return Verdict::error(format!("{error:#}")),
+        };
+        let verdict = match prepare(&dir, app, deployment, &payload).await {
+            Ok(payload_file) => {
+                let mut env: Vec<(String, String)> = app
+                    .env
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                env.extend([
+                    ("HOIST_ENVIRONMENT".into(), deployment.environment.clone()),
+                    ("HOIST_REF".into(), deployment.git_ref.clone()),
+                    ("HOIST_SHA".into(), deployment.sha.to_string()),
+                    ("HOIST_TASK".into(), deployment.task.clone()),
+                    ("HOIST_DEPLOYMENT_ID".into(), deployment.id.to_string()),
+                    ("HOIST_PAYLOAD".into(), payload),
+                    (
+                        "HOIST_PAYLOAD_FILE".into(),
+                        payload_file.display().to_string(),
+                    ),
+                ]);
+                let spec = process::Spec {
+                    argv,
+                    cwd: &dir.checkout(),
+                    env,
+                    timeout: app.timeout,
+                };
+                verdict(program, app.timeout, process::execute(&spec, log).await)
+            }
+            Err(error) => Verdict::error(format!("{error:#}")),
+        };
+        dir.remove().await;
+        verdict
+    }
+}
+
+/// Exports the commit and writes the payload file; returns its path.
+async fn prepare(
+    dir: &WorkDir,
+    app: &RunnerApp,
+    deployment: &Deployment,
+    payload: &str,
+) -> anyhow::Result<PathBuf> {
+    dir.export(&app.source, &deployment.sha)
+        .await
+        .with_context(|| format!("cannot check out {}", deployment.sha.short()))?;
+    dir.write_payload(payload).await
+}
+
+fn verdict(program: &str, timeout: Duration, outcome: Outcome) -> Verdict {
+    match outcome {
+        Outcome::Exited(0) => Verdict {
+            state: DeploymentState::Success,
+            description: format!("`{program}` succeeded"),
+        },
+        Outcome::Exited(code) => Verdict {
+            state: DeploymentState::Failure,
+            description: format!("`{program}` failed with exit code {code}"),
+        },
+        Outcome::Signalled(signal) => Verdict {
+            state: DeploymentState::Failure,
+            description: format!("`{program}` was killed by signal {signal}"),
+        },
+        Outcome::TimedOut => Verdict::error(format!(
+            "`{program}` timed out after {} s; it and its children were killed",
+            timeout.as_secs_f64()
+        )),
+        Outcome::Broken(reason) => Verdict::error(reason),
+    }
+}

@@ -1,0 +1,189 @@
+//! Persistence behind one trait.
+//!
+//! [`Store`] is what the core needs: which conversation asked for which
+//! deployment, the statuses seen, run logs, the audit log and the reply
+//! outbox. [`LocalForgeStore`] is what the local forge keeps: its
+//! deployments, their statuses and commit checks. SQLite implements both
+//! today; a PostgreSQL implementation can follow without touching callers.
+//!
+//! **Architecture invariant:** every write that acknowledges something to
+//! the outside world (a webhook, a chat request) is committed before the
+//! acknowledgement; methods here return only after the data is durable.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AppName, DeploymentId, Origin, Platform, RepoName, Sha};
+use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus};
+
+pub type StoreResult<T> = anyhow::Result<T>;
+
+/// A deployment on a given forge: the key for statuses and logs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DeploymentKey {
+    /// `github` or `local` ([`crate::forge::Forge::kind`]).
+    pub forge: String,
+    pub repo: RepoName,
+    pub id: DeploymentId,
+}
+
+/// Which conversation asked for a deployment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeploymentRecord {
+    pub key: DeploymentKey,
+    pub app: AppName,
+    pub environment: String,
+    pub git_ref: String,
+    pub sha: Sha,
+    pub task: String,
+    pub origin: Origin,
+    pub request_key: String,
+    pub created_at: Timestamp,
+}
+
+/// One line of a run's output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    /// hoist's own notes in the log (started, exit code, timeout).
+    Hoist,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub at: Timestamp,
+    pub stream: LogStream,
+    pub text: String,
+}
+
+/// One entry of the audit log: a command and what hoist decided.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub platform: Platform,
+    pub actor: String,
+    pub command: String,
+    /// `deployed`, `denied`, `invalid`, `noop`, `error`, ...
+    pub outcome: String,
+    /// The reason or the deployment created.
+    pub detail: String,
+}
+
+/// A reply waiting to be delivered to a chat platform.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub platform: Platform,
+    /// The adapter's own message description (a serialised `chat::Reply`).
+    pub body: serde_json::Value,
+    pub attempts: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Remembers which conversation asked for a deployment. Recording the
+    /// same deployment again is a no-op.
+    async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()>;
+
+    async fn deployment_by_request(&self, request_key: &str)
+    -> StoreResult<Option<DeploymentRecord>>;
+
+    async fn deployment(&self, key: &DeploymentKey) -> StoreResult<Option<DeploymentRecord>>;
+
+    /// Remembers a status. Returns `false` when this exact status (state
+    /// and time) was already recorded, so a redelivered event is relayed
+    /// once.
+    async fn record_status(
+        &self,
+        key: &DeploymentKey,
+        status: &NewStatus,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+
+    async fn append_log(&self, key: &DeploymentKey, lines: &[LogLine]) -> StoreResult<()>;
+
+    async fn read_log(&self, key: &DeploymentKey) -> StoreResult<Vec<LogLine>>;
+
+    async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
+
+    /// Newest first.
+    async fn recent_audit(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Queues a reply. With a `dedupe_key`, a second reply with the same key
+    /// is dropped (returns `None`).
+    async fn enqueue_reply(
+        &self,
+        platform: Platform,
+        body: &serde_json::Value,
+        dedupe_key: Option<&str>,
+    ) -> StoreResult<Option<i64>>;
+
+    /// Replies due for delivery, oldest first, leased to the caller until
+    /// `lease_until` so another worker does not send them too.
+    async fn claim_replies(
+        &self,
+        platforms: &[Platform],
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxItem>>;
+
+    async fn reply_delivered(&self, id: i64) -> StoreResult<()>;
+
+    /// Delivery failed: try again at `retry_at`.
+    async fn reply_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()>;
+}
+
+/// What the local forge keeps: the GitHub Deployments API's data, on disk.
+#[async_trait]
+pub trait LocalForgeStore: Send + Sync + 'static {
+    /// Inserts a deployment, or returns the one already inserted with the
+    /// same `request.request_key`.
+    async fn insert_local_deployment(
+        &self,
+        repo: &RepoName,
+        request: &NewDeployment,
+        sha: &Sha,
+        at: Timestamp,
+    ) -> StoreResult<Deployment>;
+
+    async fn local_deployment(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> StoreResult<Option<Deployment>>;
+
+    /// The deployment inserted for this request, if any: lets the local
+    /// forge tell a repeated request (no second event) from a new one.
+    async fn local_deployment_by_request(
+        &self,
+        repo: &RepoName,
+        request_key: &str,
+    ) -> StoreResult<Option<Deployment>>;
+
+    /// Newest first, each with its latest state.
+    async fn list_local_deployments(
+        &self,
+        repo: &RepoName,
+        filter: &DeploymentFilter,
+    ) -> StoreResult<Vec<Deployment>>;
+
+    async fn insert_local_status(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+        status: &NewStatus,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Sets a commit's status context (the local stand-in for CI).
+    async fn set_commit_check(&self, repo: &RepoName, sha: &Sha, check: &Check)
+    -> StoreResult<()>;
+
+    async fn commit_checks(&self, repo: &RepoName, sha: &Sha) -> StoreResult<Vec<Check>>;
+}

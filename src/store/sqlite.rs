@@ -1,0 +1,112 @@
+//! SQLite store: [`SqliteStore`] implements both [`crate::store::Store`]
+//! and [`crate::store::LocalForgeStore`] on one database file.
+//!
+//! Queries are plain `sqlx::query` with binds, not the compile-time checked
+//! macros, so a clean clone builds without a database. The schema lives in
+//! `migrations/` (see the conventions at the top of the first file): times
+//! are unix milliseconds, JSON is TEXT, repositories are lower case.
+
+mod core_store;
+mod local_store;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+
+use crate::domain::RepoName;
+
+/// Every migration in `migrations/`, embedded at build time. One shared
+/// instance so the server, the CLI and the migration tests apply exactly the
+/// same set (and sqlx builds the embedded list once).
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+
+/// How long a writer waits for another connection's lock before failing:
+/// long enough to ride out a burst of webhooks, short enough to surface a
+/// stuck lock as an error instead of a hang.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections to a file database. WAL lets readers run beside the writer.
+const MAX_FILE_CONNECTIONS: u32 = 8;
+
+/// hoist's store on SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database at `url`, such as
+    /// `sqlite://hoist.db` or `sqlite::memory:`, and applies migrations.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let mut options = SqliteConnectOptions::from_str(url)
+            .with_context(|| format!("cannot parse the store url `{url}`"))?
+            .create_if_missing(true)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        // An in-memory database lives only while a connection holds it, and
+        // each pool connection would otherwise see its own: keep exactly one
+        // connection, forever. WAL does not apply to memory.
+        let pool_options = if in_memory {
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+        } else {
+            options = options.journal_mode(SqliteJournalMode::Wal);
+            SqlitePoolOptions::new().max_connections(MAX_FILE_CONNECTIONS)
+        };
+        let pool = pool_options
+            .connect_with(options)
+            .await
+            .with_context(|| format!("cannot open the store at `{url}`"))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .with_context(|| format!("cannot apply migrations to the store at `{url}`"))?;
+        Ok(Self { pool })
+    }
+
+    /// The connection pool, for tests and maintenance tasks.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+/// The stored form of a repository name: GitHub compares them without case.
+fn repo_key(repo: &RepoName) -> String {
+    repo.to_string().to_ascii_lowercase()
+}
+
+fn parse_repo(text: &str) -> anyhow::Result<RepoName> {
+    text.parse()
+        .map_err(|e: String| anyhow::anyhow!(e))
+        .context("corrupt repository name in the store")
+}
+
+fn millis(at: Timestamp) -> i64 {
+    at.as_millisecond()
+}
+
+fn from_millis(ms: i64) -> anyhow::Result<Timestamp> {
+    Timestamp::from_millisecond(ms).with_context(|| format!("corrupt time {ms} in the store"))
+}
+
+/// Reads back an enum stored as its serde (snake_case) name.
+fn parse_name<T: DeserializeOwned>(name: &str, what: &str) -> anyhow::Result<T> {
+    serde_json::from_value(serde_json::Value::String(name.to_owned()))
+        .with_context(|| format!("corrupt {what} `{name}` in the store"))
+}
+
+/// The serde (snake_case) name of an enum, as stored.
+fn name_of<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
+    match serde_json::to_value(value).context("cannot name a value for the store")? {
+        serde_json::Value::String(s) => Ok(s),
+        other => anyhow::bail!("expected a name, got {other}"),
+    }
+}

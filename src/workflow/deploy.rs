@@ -1,0 +1,345 @@
+//! `deploy` and `noop`: from a request to a deployment (or to a report of
+//! what a deployment would be).
+
+use jiff::Timestamp;
+use serde_json::{Map, Value, json};
+
+use crate::app::Hoist;
+use crate::chat::Inbound;
+use crate::command::{self, DeployRequest};
+use crate::domain::{AppName, Sha};
+use crate::forge::{Check, CheckState, ForgeError, NewDeployment};
+use crate::policy::{RenderedTarget, TemplateVars};
+use crate::store::{DeploymentKey, DeploymentRecord};
+
+use super::Outcome;
+
+impl Hoist {
+    pub(super) async fn deploy(
+        &self,
+        inbound: &Inbound,
+        request: &DeployRequest,
+        dry_run: bool,
+    ) -> Outcome {
+        match self.try_deploy(inbound, request, dry_run).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        }
+    }
+
+    async fn try_deploy(
+        &self,
+        inbound: &Inbound,
+        request: &DeployRequest,
+        dry_run: bool,
+    ) -> Result<Outcome, Outcome> {
+        if !dry_run {
+            if let Some(earlier) = self
+                .store
+                .deployment_by_request(&inbound.request_key)
+                .await
+                .map_err(internal)?
+            {
+                return Ok(Outcome::new(
+                    "deployed",
+                    format!(
+                        "Already on it: deployment #{} of {} {} to {} was created for this request.",
+                        earlier.key.id, earlier.app, earlier.git_ref, earlier.environment
+                    ),
+                ));
+            }
+        }
+        let (app_name, typed_ref) = self.app_and_ref(inbound, request)?;
+        let rules = self.app_rules(&app_name).await?;
+        let environment = rules.environment_name(self, request.environment.as_deref());
+        let target = rules.target(&environment)?;
+        let repo = rules.app.repo.clone();
+
+        let git_ref = match typed_ref {
+            Some(git_ref) => git_ref,
+            None => self
+                .forge
+                .default_branch(&repo)
+                .await
+                .map_err(|e| forge_refusal(&e))?,
+        };
+        let sha = self
+            .forge
+            .resolve_ref(&repo, &git_ref)
+            .await
+            .map_err(|e| match e {
+                ForgeError::NotFound { .. } => Outcome::new(
+                    "invalid",
+                    format!("I can't find `{git_ref}` in {repo}: no branch, tag or commit has that name."),
+                ),
+                other => forge_refusal(&other),
+            })?;
+        let actor = &inbound.origin.actor;
+        let vars = TemplateVars {
+            git_ref: git_ref.clone(),
+            sha: sha.to_string(),
+            short_sha: sha.short().to_owned(),
+            target: target.name.clone(),
+            owner: repo.owner().to_owned(),
+            repo: repo.name().to_owned(),
+            pr: None,
+            actor: actor.login.clone().unwrap_or_else(|| actor.name.clone()),
+        };
+        let rendered = target
+            .render(&vars)
+            .map_err(|e| Outcome::new("refused", format!("The deploy rules can't be applied: {e}")))?;
+        let deployment = new_deployment(inbound, request, &app_name, &git_ref, &rendered);
+        let what = format!(
+            "{app_name} {git_ref} ({}) to {}",
+            sha.short(),
+            deployment.environment
+        );
+
+        if dry_run {
+            return self.dry_run(&repo, &sha, &deployment, &what).await;
+        }
+
+        let created = self
+            .forge
+            .create_deployment(&repo, &deployment)
+            .await
+            .map_err(|e| forge_refusal(&e))?;
+        let record = DeploymentRecord {
+            key: DeploymentKey {
+                forge: self.forge.kind().to_owned(),
+                repo: repo.clone(),
+                id: created.id,
+            },
+            app: AppName::new(&app_name).ok_or_else(|| internal("app name"))?,
+            environment: created.environment.clone(),
+            git_ref: git_ref.clone(),
+            sha: created.sha.clone(),
+            task: created.task.clone(),
+            origin: inbound.origin.clone(),
+            request_key: inbound.request_key.clone(),
+            created_at: Timestamp::now(),
+        };
+        self.store
+            .record_deployment(&record)
+            .await
+            .map_err(internal)?;
+        self.metrics.deployment_created();
+        let forced = if request.force {
+            " Forced: required checks were not enforced."
+        } else {
+            ""
+        };
+        Ok(Outcome::new(
+            "deployed",
+            format!(
+                "Deploying {what}: deployment #{} created (task {}).{forced} I'll post its progress here.",
+                created.id, created.task
+            ),
+        ))
+    }
+
+    /// The app and ref a request names. In a conversation that implies an
+    /// app (a pull request), `.deploy feature/x to staging` names a ref:
+    /// a first word that is not an app is read as the ref.
+    fn app_and_ref(
+        &self,
+        inbound: &Inbound,
+        request: &DeployRequest,
+    ) -> Result<(String, Option<String>), Outcome> {
+        match (&request.app, &inbound.implied_app) {
+            (Some(app), Some(implied)) if self.config.app(app).is_none() => {
+                let git_ref = match &request.git_ref {
+                    Some(rest) => format!("{app}/{rest}"),
+                    None => app.clone(),
+                };
+                Ok((implied.clone(), Some(git_ref)))
+            }
+            (Some(app), _) => Ok((app.clone(), request.git_ref.clone())),
+            (None, Some(implied)) => Ok((implied.clone(), request.git_ref.clone())),
+            (None, None) => Err(Outcome::new(
+                "invalid",
+                format!(
+                    "Which app? Name it: `deploy app[/ref] to env`. Usage: {}",
+                    command::usage("deploy").unwrap_or("help deploy")
+                ),
+            )),
+        }
+    }
+
+    async fn dry_run(
+        &self,
+        repo: &crate::domain::RepoName,
+        sha: &Sha,
+        deployment: &NewDeployment,
+        what: &str,
+    ) -> Result<Outcome, Outcome> {
+        let checks = self
+            .forge
+            .commit_checks(repo, sha)
+            .await
+            .map_err(|e| forge_refusal(&e))?;
+        let blocking = blocking_checks(&checks, deployment.required_contexts.as_deref());
+        let verdict = if blocking.is_empty() {
+            "it would be accepted".to_owned()
+        } else {
+            format!(
+                "it would be refused until these pass: {}",
+                describe(&blocking)
+            )
+        };
+        let seen = if checks.is_empty() {
+            "none reported".to_owned()
+        } else {
+            describe(&checks)
+        };
+        Ok(Outcome::new(
+            "noop",
+            format!(
+                "Dry run: would deploy {what} (task {}). Checks: {seen}; {verdict}. Nothing was created.",
+                deployment.task
+            ),
+        ))
+    }
+}
+
+/// The deployment request: the rendered target plus what the person typed,
+/// with the origin in the payload so statuses can find their way back.
+fn new_deployment(
+    inbound: &Inbound,
+    request: &DeployRequest,
+    app: &str,
+    git_ref: &str,
+    rendered: &RenderedTarget,
+) -> NewDeployment {
+    let mut payload = match &rendered.payload {
+        Value::Object(map) => map.clone(),
+        _ => Map::new(),
+    };
+    if !request.hosts.is_empty() {
+        payload.insert("hosts".into(), json!(request.hosts));
+    }
+    if !request.params.is_empty() {
+        let params: Map<String, Value> = request
+            .params
+            .iter()
+            .map(|(key, value)| (key.clone(), Value::String(value.clone())))
+            .collect();
+        payload.insert("params".into(), Value::Object(params));
+    }
+    payload.insert(
+        "hoist".into(),
+        json!({
+            "app": app,
+            "force": request.force,
+            "origin": inbound.origin,
+            "request_key": inbound.request_key,
+        }),
+    );
+    let actor = &inbound.origin.actor;
+    let requested_by = actor.login.clone().unwrap_or_else(|| actor.name.clone());
+    // A typed task (`deploy:migrations`) wins over the target's default.
+    let task = if request.task.is_empty() || request.task == "deploy" {
+        rendered.task.clone()
+    } else {
+        request.task.clone()
+    };
+    NewDeployment {
+        git_ref: git_ref.to_owned(),
+        task,
+        environment: rendered.environment.clone(),
+        description: Some(
+            rendered
+                .description
+                .clone()
+                .unwrap_or_else(|| format!("Deploy request from hoist by {requested_by}")),
+        ),
+        auto_merge: rendered.auto_merge && !request.force,
+        required_contexts: if request.force {
+            Some(Vec::new())
+        } else {
+            rendered.required_contexts.clone()
+        },
+        payload: Value::Object(payload),
+        transient_environment: rendered.transient_environment,
+        production_environment: rendered.production_environment,
+        request_key: inbound.request_key.clone(),
+        requested_by,
+    }
+}
+
+/// The checks that stop a deployment, by GitHub's rule: with no list,
+/// every check must pass; with a list, each listed one must (a missing one
+/// counts as pending).
+fn blocking_checks(checks: &[Check], required: Option<&[String]>) -> Vec<Check> {
+    match required {
+        None => checks
+            .iter()
+            .filter(|c| c.state != CheckState::Success)
+            .cloned()
+            .collect(),
+        Some(names) => names
+            .iter()
+            .filter_map(|name| match checks.iter().find(|c| &c.name == name) {
+                Some(check) if check.state == CheckState::Success => None,
+                Some(check) => Some(check.clone()),
+                None => Some(Check {
+                    name: name.clone(),
+                    state: CheckState::Pending,
+                }),
+            })
+            .collect(),
+    }
+}
+
+fn describe(checks: &[Check]) -> String {
+    checks
+        .iter()
+        .map(|c| format!("{} {}", c.name, c.state.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn forge_refusal(error: &ForgeError) -> Outcome {
+    let kind = match error {
+        ForgeError::Unavailable { .. } | ForgeError::Unauthorized { .. } => "error",
+        _ => "refused",
+    };
+    Outcome::new(kind, format!("Nothing was deployed: {error}."))
+}
+
+/// An error of hoist's own (the store): logged in full, answered briefly.
+fn internal(error: impl std::fmt::Display) -> Outcome {
+    tracing::error!(%error, "internal error while handling a deploy");
+    Outcome::new(
+        "error",
+        "Something went wrong on my side and nothing was deployed; the operator can find the details in hoist's log.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(name: &str, state: CheckState) -> Check {
+        Check {
+            name: name.into(),
+            state,
+        }
+    }
+
+    #[test]
+    fn every_check_must_pass_when_none_are_listed() {
+        let checks = [check("ci", CheckState::Success), check("lint", CheckState::Failure)];
+        assert_eq!(blocking_checks(&checks, None), vec![check("lint", CheckState::Failure)]);
+    }
+
+    #[test]
+    fn listed_checks_must_exist_and_pass() {
+        let checks = [check("ci", CheckState::Success), check("lint", CheckState::Failure)];
+        let required = ["ci".to_owned(), "deploy/promotion".to_owned()];
+        assert_eq!(
+            blocking_checks(&checks, Some(&required)),
+            vec![check("deploy/promotion", CheckState::Pending)]
+        );
+        assert!(blocking_checks(&checks, Some(&[])).is_empty());
+    }
+}

@@ -1,0 +1,81 @@
+//! The deployment workflow: a parsed command in, a decision and replies out.
+//!
+//! `handle` is the one entry point every adapter calls with an [`Inbound`].
+//! It parses the text, resolves the app and environment against hoist.toml
+//! and the repository's deploy.yml, asks the forge, records what happened
+//! in the audit log, and queues every reply in the durable outbox.
+//!
+//! **Architecture invariant:** no platform types here; replies are plain
+//! text addressed to an [`Origin`](crate::domain::Origin).
+
+mod deploy;
+mod queries;
+mod target;
+
+use jiff::Timestamp;
+
+use crate::app::Hoist;
+use crate::chat::{Inbound, Reply};
+use crate::command::{self, Command};
+use crate::store::AuditEntry;
+
+/// What a command came to, for the audit log and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// `deployed`, `noop`, `answered`, `invalid`, `refused`, `error`.
+    pub kind: &'static str,
+    /// The reply sent (or its gist): the audit log's detail.
+    pub detail: String,
+}
+
+impl Outcome {
+    fn new(kind: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl Hoist {
+    /// Handles one command from any adapter. Everything the person should
+    /// see is queued in the outbox before this returns.
+    pub async fn handle(&self, inbound: Inbound) -> anyhow::Result<Outcome> {
+        let outcome = match command::parse(&inbound.text) {
+            Err(error) => Outcome::new("invalid", error.to_string()),
+            Ok(command) => self.run_command(&inbound, command).await,
+        };
+        self.metrics.command(outcome.kind);
+        self.store
+            .append_audit(&AuditEntry {
+                at: Timestamp::now(),
+                platform: inbound.origin.platform,
+                actor: inbound.origin.actor.name.clone(),
+                command: inbound.text.chars().take(500).collect(),
+                outcome: outcome.kind.to_owned(),
+                detail: outcome.detail.clone(),
+            })
+            .await?;
+        self.reply(
+            &Reply {
+                origin: inbound.origin.clone(),
+                text: outcome.detail.clone(),
+            },
+            Some(&format!("answer:{}", inbound.request_key)),
+        )
+        .await?;
+        Ok(outcome)
+    }
+
+    async fn run_command(&self, inbound: &Inbound, command: Command) -> Outcome {
+        match command {
+            Command::Help { topic } => Outcome::new("answered", command::help(topic.as_deref())),
+            Command::WhereCanIDeploy { app } => self.where_can_i_deploy(&app).await,
+            Command::Deploys { app, environment } => {
+                self.recent_deployments(&app, environment.as_deref()).await
+            }
+            Command::Deploy(request) => self.deploy(inbound, &request, false).await,
+            Command::Noop(request) => self.deploy(inbound, &request, true).await,
+        }
+    }
+}

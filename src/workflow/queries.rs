@@ -1,0 +1,116 @@
+//! `where can I deploy app` and `deploys app [in env]`: answers that read
+//! and change nothing.
+
+use jiff::Timestamp;
+
+use crate::app::Hoist;
+use crate::forge::DeploymentFilter;
+
+use super::Outcome;
+use super::target::list_or_none;
+
+/// How many deployments `deploys` lists.
+const RECENT_DEPLOYMENTS: usize = 10;
+
+impl Hoist {
+    pub(super) async fn where_can_i_deploy(&self, app: &str) -> Outcome {
+        let rules = match self.app_rules(app).await {
+            Ok(rules) => rules,
+            Err(outcome) => return outcome,
+        };
+        let names = rules.rules.target_names();
+        let default = rules.environment_name(self, None);
+        Outcome::new(
+            "answered",
+            format!(
+                "{} ({}) can be deployed to: {}. Without `to env` it goes to {default}.",
+                rules.name,
+                rules.app.repo,
+                list_or_none(&names)
+            ),
+        )
+    }
+
+    pub(super) async fn recent_deployments(&self, app: &str, environment: Option<&str>) -> Outcome {
+        let app_config = match self.known_app(app) {
+            Ok(app_config) => app_config,
+            Err(outcome) => return outcome,
+        };
+        let environment = environment.map(|name| self.config.resolve_alias(name));
+        let filter = DeploymentFilter {
+            environment: environment.clone(),
+            limit: RECENT_DEPLOYMENTS,
+            ..DeploymentFilter::default()
+        };
+        let deployments = match self.forge.list_deployments(&app_config.repo, &filter).await {
+            Ok(list) => list,
+            Err(error) => {
+                return Outcome::new(
+                    "error",
+                    format!("I couldn't list the deployments of {}: {error}.", app_config.repo),
+                );
+            }
+        };
+        let scope = environment
+            .map(|env| format!(" in {env}"))
+            .unwrap_or_default();
+        if deployments.is_empty() {
+            return Outcome::new(
+                "answered",
+                format!("No deployments of {}{scope} yet.", app.to_ascii_lowercase()),
+            );
+        }
+        let now = Timestamp::now();
+        let lines: Vec<String> = deployments
+            .iter()
+            .map(|d| {
+                format!(
+                    "#{} {} {} ({}) to {} by {}, {}",
+                    d.id,
+                    d.state.map_or("created", |s| s.as_str()),
+                    d.git_ref,
+                    d.sha.short(),
+                    d.environment,
+                    d.creator,
+                    ago(now, d.created_at)
+                )
+            })
+            .collect();
+        Outcome::new(
+            "answered",
+            format!(
+                "Recent deployments of {}{scope}:\n{}",
+                app.to_ascii_lowercase(),
+                lines.join("\n")
+            ),
+        )
+    }
+}
+
+/// "just now", "5 min ago", "3 h ago", "2 days ago".
+pub(crate) fn ago(now: Timestamp, then: Timestamp) -> String {
+    let seconds = now.as_second().saturating_sub(then.as_second()).max(0);
+    match seconds {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", seconds / 60),
+        3600..86_400 => format!("{} h ago", seconds / 3600),
+        _ => format!("{} days ago", seconds / 86_400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ago;
+    use jiff::Timestamp;
+
+    #[test]
+    fn ages_read_naturally() {
+        let now = Timestamp::from_second(1_000_000).unwrap();
+        let at = |s: i64| Timestamp::from_second(1_000_000 - s).unwrap();
+        assert_eq!(ago(now, at(5)), "just now");
+        assert_eq!(ago(now, at(300)), "5 min ago");
+        assert_eq!(ago(now, at(7200)), "2 h ago");
+        assert_eq!(ago(now, at(3 * 86_400)), "3 days ago");
+        assert_eq!(ago(now, at(-50)), "just now");
+    }
+}

@@ -1,0 +1,133 @@
+//! Property tests of the grammar: no input panics the parser, every
+//! error is one line that points inside the text, and every command the
+//! grammar can produce renders to text that parses back to itself.
+
+use hoist::command::{Command, DeployRequest, check_ref, parse, parse_comment, render};
+use proptest::prelude::*;
+
+/// Pieces of the grammar, glued at random, reach deeper than random text.
+const TOKENS: &[&str] = &[
+    "deploy", "DEPLOY", "deploys", "noop", "where", "can", "I", "help", "to", "in", "on", ":", "!",
+    "/", " ", "  ", "\t", "\n", "|", "=", "\"", "\\", "--", ",", "@", "<@", "<@!", ">", ".", "..",
+    "@{", ".lock", "api", "staging", "x", "ü", "功", "\u{0}", "\u{7f}", "\u{85}", "\u{a0}", "?",
+    "-", "'",
+];
+
+fn token_soup() -> impl Strategy<Value = String> {
+    proptest::collection::vec(proptest::sample::select(TOKENS), 0..24).prop_map(|t| t.concat())
+}
+
+fn any_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        token_soup(),
+        token_soup().prop_map(|t| format!(".{t}")),
+        token_soup().prop_map(|t| format!("deploy {t}")),
+    ]
+}
+
+fn name() -> impl Strategy<Value = String> {
+    "[-_.a-z0-9]{1,10}".prop_filter("a preposition would start the environment", |n| {
+        !matches!(n.as_str(), "to" | "in" | "on")
+    })
+}
+
+fn git_ref() -> impl Strategy<Value = String> {
+    "[-a-zA-Z0-9_./@{}|!=,\"'üß功✓]{1,24}"
+        .prop_filter("git must accept it", |r| check_ref(r).is_ok())
+}
+
+fn task() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just("deploy".to_owned()),
+        "[a-zA-Z0-9_.:-]{1,10}".prop_map(|t| format!("deploy:{t}")),
+    ]
+}
+
+fn params() -> impl Strategy<Value = Vec<(String, String)>> {
+    let key = "[a-zA-Z0-9_][-_.a-zA-Z0-9]{0,8}";
+    let value = prop_oneof![
+        "[a-z0-9=|,:/?]{0,8}",
+        proptest::collection::vec(any::<char>(), 0..12).prop_map(String::from_iter),
+    ];
+    proptest::collection::btree_map(key, value, 0..4).prop_map(|m| m.into_iter().collect())
+}
+
+fn request() -> impl Strategy<Value = DeployRequest> {
+    let app_and_ref = proptest::option::of((name(), proptest::option::of(git_ref())));
+    let target = proptest::option::of((
+        name(),
+        proptest::collection::vec("[a-z0-9][-_.:a-z0-9]{0,8}", 0..3),
+    ));
+    (task(), any::<bool>(), app_and_ref, target, params()).prop_map(
+        |(task, force, app_and_ref, target, params)| {
+            let (app, git_ref) = app_and_ref.map_or((None, None), |(a, r)| (Some(a), r));
+            let (environment, hosts) = target.map_or((None, Vec::new()), |(e, h)| (Some(e), h));
+            DeployRequest {
+                task,
+                force,
+                app,
+                git_ref,
+                environment,
+                hosts,
+                params,
+            }
+        },
+    )
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    let topic = "[a-z0-9][-_.a-z0-9]{0,10}";
+    prop_oneof![
+        request().prop_map(Command::Deploy),
+        request().prop_map(|r| Command::Noop(DeployRequest {
+            task: "deploy".to_owned(),
+            force: false,
+            ..r
+        })),
+        name().prop_map(|app| Command::WhereCanIDeploy { app }),
+        (name(), proptest::option::of(name()))
+            .prop_map(|(app, environment)| Command::Deploys { app, environment }),
+        proptest::option::of(topic).prop_map(|topic| Command::Help { topic }),
+    ]
+}
+
+proptest! {
+    // No failure files: a failing case is printed, minimised, in the output.
+    #![proptest_config(ProptestConfig {
+        cases: 2000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn no_input_panics_and_errors_point_inside_it(text in any_text()) {
+        if let Err(error) = parse(&text) {
+            prop_assert!(error.column >= 1);
+            prop_assert!(error.column <= text.chars().count() + 1);
+            let reply = error.to_string();
+            prop_assert!(!reply.contains('\n') && !reply.contains('\r'), "{reply:?}");
+        }
+        let _ = parse_comment(&text);
+        let _ = parse_comment(&format!("/{text}"));
+    }
+
+    #[test]
+    fn rendered_commands_parse_back(command in command()) {
+        let text = render(&command);
+        prop_assert_eq!(parse(&text), Ok(command), "{:?}", text);
+    }
+
+    #[test]
+    fn a_prefix_or_mention_changes_nothing(command in command()) {
+        let text = render(&command);
+        let expected = Ok(command);
+        prop_assert_eq!(&parse(&format!(".{text}")), &expected);
+        prop_assert_eq!(&parse(&format!("<@!123> /{text}")), &expected);
+        // A comment is read up to its first line break, so only a
+        // single-line rendering (no newline inside a quoted value) applies.
+        if !text.contains('\n') {
+            prop_assert_eq!(&parse_comment(&format!(".{text}\nthanks")), &Some(expected));
+        }
+    }
+}

@@ -1,0 +1,447 @@
+//! The runner with a real deploy script in a real git repository, the local
+//! forge and a SQLite store: statuses, logs, environment, failures and the
+//! timeout that must kill grandchildren too.
+
+mod local_forge_fixture;
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hoist::domain::{DeploymentId, DeploymentState, RepoName};
+use hoist::forge::local::LocalForge;
+use hoist::forge::{Deployment, Forge, ForgeEvent, NewDeployment, NewStatus};
+use hoist::runner::{Runner, RunnerApp, RunnerSettings, log_url};
+use hoist::store::sqlite::SqliteStore;
+use hoist::store::{DeploymentKey, LogLine, LogStream, Store};
+use local_forge_fixture::GitRepo;
+use serde_json::json;
+
+/// A test that has not finished by then is hung: fail it instead.
+const TEST_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The deploy command's timeout in tests: short, as hanging scripts wait it out.
+const RUN_TIMEOUT: Duration = Duration::from_secs(1);
+
+const PUBLIC_URL: &str = "http://127.0.0.1:3000/";
+
+async fn bounded<T>(future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(TEST_TIMEOUT, future)
+        .await
+        .expect("the test ran past its timeout")
+}
+
+fn api() -> RepoName {
+    "acme/api".parse().expect("repo name")
+}
+
+struct Setup {
+    repo: GitRepo,
+    forge: Arc<LocalForge>,
+    store: Arc<SqliteStore>,
+    events: hoist::forge::EventSource,
+}
+
+/// A repository whose `deploy.sh` is `script`, served by a local forge.
+async fn setup(script: &str) -> Setup {
+    let repo = GitRepo::new();
+    repo.write_script("deploy.sh", script);
+    repo.write("README", "hello\n");
+    repo.commit("add the deploy script");
+    let store = Arc::new(
+        SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("store"),
+    );
+    let (tx, events) = hoist::forge::event_queue();
+    let repos = HashMap::from([(api(), repo.path().to_path_buf())]);
+    let forge = Arc::new(LocalForge::new(store.clone(), repos, tx));
+    Setup {
+        repo,
+        forge,
+        store,
+        events,
+    }
+}
+
+impl Setup {
+    fn app(&self) -> RunnerApp {
+        RunnerApp {
+            deploy_command: vec!["./deploy.sh".into()],
+            remove_command: None,
+            source: self.repo.path().to_path_buf(),
+            env: BTreeMap::from([("APP_SETTING".into(), "from-config".into())]),
+            timeout: RUN_TIMEOUT,
+        }
+    }
+
+    fn runner(&self, app: RunnerApp) -> Runner {
+        Runner::new(
+            self.forge.clone(),
+            self.store.clone(),
+            RunnerSettings {
+                apps: HashMap::from([(api(), app)]),
+                public_url: PUBLIC_URL.into(),
+            },
+        )
+    }
+
+    /// Creates a deployment through the forge and takes its event.
+    async fn deploy(&mut self, task: &str) -> Deployment {
+        let request = NewDeployment {
+            git_ref: "main".into(),
+            task: task.into(),
+            environment: "staging".into(),
+            description: None,
+            auto_merge: false,
+            required_contexts: None,
+            payload: json!({"target": "staging", "params": {"color": "blue"}}),
+            transient_environment: false,
+            production_environment: false,
+            request_key: format!("test:{task}"),
+            requested_by: "ada".into(),
+        };
+        let made = self
+            .forge
+            .create_deployment(&api(), &request)
+            .await
+            .expect("deployment");
+        match self.events.try_recv().expect("deployment event") {
+            ForgeEvent::Deployment { deployment, .. } => assert_eq!(deployment, made),
+            other => panic!("expected a deployment event, got {other:?}"),
+        }
+        made
+    }
+
+    /// The statuses posted so far, in order.
+    fn statuses(&mut self) -> Vec<NewStatus> {
+        let mut statuses = Vec::new();
+        while let Ok(event) = self.events.try_recv() {
+            if let ForgeEvent::DeploymentStatus { status, .. } = event {
+                statuses.push(status);
+            }
+        }
+        statuses
+    }
+
+    async fn log(&self, id: DeploymentId) -> Vec<LogLine> {
+        self.store
+            .read_log(&DeploymentKey {
+                forge: "local".into(),
+                repo: api(),
+                id,
+            })
+            .await
+            .expect("log")
+    }
+}
+
+fn texts(log: &[LogLine], stream: LogStream) -> Vec<String> {
+    log.iter()
+        .filter(|line| line.stream == stream)
+        .map(|line| line.text.clone())
+        .collect()
+}
+
+fn states(statuses: &[NewStatus]) -> Vec<DeploymentState> {
+    statuses.iter().map(|s| s.state).collect()
+}
+
+fn final_description(statuses: &[NewStatus]) -> String {
+    statuses
+        .last()
+        .and_then(|s| s.description.clone())
+        .expect("a final status with a description")
+}
+
+/// Alive means running: gone, or a zombie waiting for a reaper that a
+/// container may not have, both count as dead.
+fn is_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => false,
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(") ")
+                .and_then(|(_, rest)| rest.chars().next());
+            !matches!(state, Some('Z' | 'X'))
+        }
+    }
+}
+
+#[test]
+fn log_urls_name_the_forge_repository_and_deployment() {
+    let key = DeploymentKey {
+        forge: "local".into(),
+        repo: api(),
+        id: DeploymentId(42),
+    };
+    let expected = "http://127.0.0.1:3000/deployments/local/acme/api/42/log";
+    assert_eq!(log_url("http://127.0.0.1:3000", &key), expected);
+    assert_eq!(log_url("http://127.0.0.1:3000/", &key), expected);
+}
+
+#[tokio::test]
+async fn the_runner_handles_only_configured_repositories() {
+    let s = setup("#!/bin/sh\n").await;
+    let runner = s.runner(s.app());
+    assert!(runner.handles(&api()));
+    assert!(runner.handles(&"ACME/Api".parse().expect("repo")));
+    assert!(!runner.handles(&"acme/web".parse().expect("repo")));
+}
+
+#[tokio::test]
+async fn a_successful_run_posts_statuses_and_keeps_the_log_in_order() {
+    bounded(async {
+        let mut s =
+            setup("#!/bin/sh\necho one\necho oops >&2\necho two\nprintf 'no newline'\npwd >&2\n")
+                .await;
+        let head_before = s.repo.git(&["symbolic-ref", "HEAD"]);
+        let sha_before = s.repo.head();
+        let deployment = s.deploy("deploy").await;
+        let runner = s.runner(s.app());
+
+        let state = runner.run(&api(), &deployment).await.expect("run");
+        assert_eq!(state, DeploymentState::Success);
+
+        let statuses = s.statuses();
+        assert_eq!(
+            states(&statuses),
+            [
+                DeploymentState::Pending,
+                DeploymentState::InProgress,
+                DeploymentState::Success
+            ]
+        );
+        let url = format!(
+            "http://127.0.0.1:3000/deployments/local/acme/api/{}/log",
+            deployment.id
+        );
+        assert!(
+            statuses
+                .iter()
+                .all(|s| s.log_url.as_deref() == Some(url.as_str()))
+        );
+        assert_eq!(final_description(&statuses), "`./deploy.sh` succeeded");
+
+        let log = s.log(deployment.id).await;
+        assert_eq!(texts(&log, LogStream::Stdout), ["one", "two", "no newline"]);
+        let stderr = texts(&log, LogStream::Stderr);
+        assert_eq!(stderr.first().map(String::as_str), Some("oops"));
+        let hoist = texts(&log, LogStream::Hoist);
+        assert_eq!(
+            hoist.first().map(String::as_str),
+            Some("started `./deploy.sh`")
+        );
+        assert_eq!(
+            hoist.last().map(String::as_str),
+            Some("success: `./deploy.sh` succeeded")
+        );
+
+        // It ran in a checkout of its own, removed afterwards.
+        let workdir = stderr.get(1).expect("pwd");
+        assert!(workdir.contains("hoist-run-"), "{workdir}");
+        assert!(!std::path::Path::new(workdir).exists());
+
+        // The source repository is untouched.
+        assert_eq!(s.repo.git(&["symbolic-ref", "HEAD"]), head_before);
+        assert_eq!(s.repo.head(), sha_before);
+        assert_eq!(s.repo.git(&["status", "--porcelain"]), "");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_script_sees_the_deployment_in_its_environment() {
+    bounded(async {
+        let mut s = setup(concat!(
+            "#!/bin/sh\n",
+            "echo \"env=$HOIST_ENVIRONMENT ref=$HOIST_REF task=$HOIST_TASK id=$HOIST_DEPLOYMENT_ID\"\n",
+            "echo \"sha=$HOIST_SHA\"\n",
+            "echo \"payload=$HOIST_PAYLOAD\"\n",
+            "cat \"$HOIST_PAYLOAD_FILE\"; echo\n",
+            "echo \"setting=$APP_SETTING\"\n",
+            "test -f README && echo 'files=present'\n",
+        ))
+        .await;
+        let deployment = s.deploy("deploy:migrate").await;
+        let runner = s.runner(s.app());
+        assert_eq!(
+            runner.run(&api(), &deployment).await.expect("run"),
+            DeploymentState::Success
+        );
+
+        let payload = deployment.payload.to_string();
+        assert_eq!(
+            texts(&s.log(deployment.id).await, LogStream::Stdout),
+            [
+                format!(
+                    "env=staging ref=main task=deploy:migrate id={}",
+                    deployment.id
+                ),
+                format!("sha={}", deployment.sha),
+                format!("payload={payload}"),
+                payload.clone(),
+                "setting=from-config".into(),
+                "files=present".into(),
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_non_zero_exit_is_a_failure_with_the_code() {
+    bounded(async {
+        let mut s = setup("#!/bin/sh\necho 'migrations failed' >&2\nexit 3\n").await;
+        let deployment = s.deploy("deploy").await;
+        let state = s
+            .runner(s.app())
+            .run(&api(), &deployment)
+            .await
+            .expect("run");
+        assert_eq!(state, DeploymentState::Failure);
+        let statuses = s.statuses();
+        assert_eq!(
+            statuses.last().map(|s| s.state),
+            Some(DeploymentState::Failure)
+        );
+        assert_eq!(
+            final_description(&statuses),
+            "`./deploy.sh` failed with exit code 3"
+        );
+        assert_eq!(
+            texts(&s.log(deployment.id).await, LogStream::Stderr),
+            ["migrations failed"]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_command_that_cannot_start_is_an_error_saying_why() {
+    bounded(async {
+        let mut s = setup("#!/bin/sh\n").await;
+        let deployment = s.deploy("deploy").await;
+        let mut app = s.app();
+        app.deploy_command = vec!["./missing.sh".into(), "--now".into()];
+        let state = s.runner(app).run(&api(), &deployment).await.expect("run");
+        assert_eq!(state, DeploymentState::Error);
+        assert_eq!(
+            final_description(&s.statuses()),
+            "cannot run `./missing.sh`: No such file or directory"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_hanging_script_is_killed_with_its_children_on_timeout() {
+    bounded(async {
+        let mut s = setup("#!/bin/sh\nsleep 300 &\necho \"child=$!\"\nwait\n").await;
+        let deployment = s.deploy("deploy").await;
+        let state = s
+            .runner(s.app())
+            .run(&api(), &deployment)
+            .await
+            .expect("run");
+        assert_eq!(state, DeploymentState::Error);
+        assert_eq!(
+            final_description(&s.statuses()),
+            "`./deploy.sh` timed out after 1 s; it and its children were killed"
+        );
+        let log = s.log(deployment.id).await;
+        let child = texts(&log, LogStream::Stdout)
+            .iter()
+            .find_map(|line| line.strip_prefix("child=").map(str::to_owned))
+            .expect("the script printed its child's pid");
+        let pid: u32 = child.parse().expect("a pid");
+        assert!(!is_alive(pid), "the grandchild sleep {pid} survived");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn remove_runs_the_remove_command_or_is_an_error_without_one() {
+    bounded(async {
+        let mut s = setup("#!/bin/sh\necho \"deploy $HOIST_TASK\"\n").await;
+        let deployment = s.deploy("remove").await;
+        let state = s
+            .runner(s.app())
+            .run(&api(), &deployment)
+            .await
+            .expect("run");
+        assert_eq!(state, DeploymentState::Error);
+        assert_eq!(
+            final_description(&s.statuses()),
+            "no remove_command is configured for this app"
+        );
+
+        let mut app = s.app();
+        app.remove_command = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo \"removing $HOIST_TASK\"".into(),
+        ]);
+        // The first run posted statuses: no second `pending`.
+        let deployment = s
+            .forge
+            .list_deployments(&api(), &Default::default())
+            .await
+            .expect("list")
+            .remove(0);
+        let state = s.runner(app).run(&api(), &deployment).await.expect("run");
+        assert_eq!(state, DeploymentState::Success);
+        assert_eq!(
+            states(&s.statuses()),
+            [DeploymentState::InProgress, DeploymentState::Success]
+        );
+        assert!(
+            texts(&s.log(deployment.id).await, LogStream::Stdout)
+                .contains(&"removing remove".to_owned())
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_absurdly_long_line_is_cut() {
+    bounded(async {
+        let mut s =
+            setup("#!/bin/sh\nhead -c 100000 /dev/zero | tr '\\0' x\necho\necho after\n").await;
+        let deployment = s.deploy("deploy").await;
+        let state = s
+            .runner(s.app())
+            .run(&api(), &deployment)
+            .await
+            .expect("run");
+        assert_eq!(state, DeploymentState::Success);
+        let stdout = texts(&s.log(deployment.id).await, LogStream::Stdout);
+        assert_eq!(stdout.len(), 2);
+        assert!(stdout[0].starts_with("xxxx"));
+        assert!(stdout[0].ends_with(" [line truncated by hoist]"));
+        assert!(stdout[0].len() < 20_000, "{} bytes kept", stdout[0].len());
+        assert_eq!(stdout[1], "after");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_repository_without_runner_config_is_refused() {
+    let mut s = setup("#!/bin/sh\n").await;
+    let deployment = s.deploy("deploy").await;
+    let runner = Runner::new(
+        s.forge.clone(),
+        s.store.clone(),
+        RunnerSettings {
+            apps: HashMap::new(),
+            public_url: PUBLIC_URL.into(),
+        },
+    );
+    let error = runner
+        .run(&api(), &deployment)
+        .await
+        .expect_err("no config");
+    assert_eq!(error.to_string(), "no runner is configured for acme/api");
+    assert!(s.statuses().is_empty());
+}

@@ -1,0 +1,616 @@
+//! The SQLite store, method by method, on real databases (in memory, and a
+//! file where connections must share it).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use hoist::domain::{
+    Actor, AppName, DeploymentId, DeploymentState, Origin, Platform, RepoName, Sha,
+};
+use hoist::forge::{Check, CheckState, DeploymentFilter, NewDeployment, NewStatus};
+use hoist::store::sqlite::SqliteStore;
+use hoist::store::{
+    AuditEntry, DeploymentKey, DeploymentRecord, LocalForgeStore, LogLine, LogStream, Store,
+};
+use jiff::Timestamp;
+use serde_json::json;
+
+/// A fixed, millisecond-precise time: the store keeps milliseconds.
+fn at(offset_ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(1_700_000_000_000 + offset_ms).expect("valid time")
+}
+
+fn repo(s: &str) -> RepoName {
+    s.parse().expect("valid repo")
+}
+
+fn sha(digit: char) -> Sha {
+    Sha::new(&digit.to_string().repeat(40)).expect("valid sha")
+}
+
+async fn memory() -> SqliteStore {
+    SqliteStore::connect("sqlite::memory:")
+        .await
+        .expect("in-memory store")
+}
+
+fn origin() -> Origin {
+    Origin {
+        platform: Platform::Slack,
+        conversation: "C123".into(),
+        message: Some("1700000000.000100".into()),
+        actor: Actor {
+            id: "U42".into(),
+            name: "ada".into(),
+            login: Some("ada-l".into()),
+        },
+    }
+}
+
+fn key(id: i64) -> DeploymentKey {
+    DeploymentKey {
+        forge: "github".into(),
+        repo: repo("Acme/API"),
+        id: DeploymentId(id),
+    }
+}
+
+fn record(id: i64, request_key: &str) -> DeploymentRecord {
+    DeploymentRecord {
+        key: key(id),
+        app: AppName::new("api").expect("valid app"),
+        environment: "staging".into(),
+        git_ref: "feature-x".into(),
+        sha: sha('a'),
+        task: "deploy".into(),
+        origin: origin(),
+        request_key: request_key.into(),
+        created_at: at(0),
+    }
+}
+
+fn status(state: DeploymentState) -> NewStatus {
+    NewStatus {
+        state,
+        description: Some(format!("now {state}")),
+        log_url: Some("http://127.0.0.1:3000/log".into()),
+        environment_url: None,
+    }
+}
+
+#[tokio::test]
+async fn connect_creates_a_missing_file_in_wal_mode_with_foreign_keys() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("hoist.db");
+    let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("store on a new file");
+    assert!(path.exists());
+    let (mode,): (String,) = sqlx::query_as("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .expect("pragma");
+    assert_eq!(mode, "wal");
+    let (fk,): (i64,) = sqlx::query_as("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .expect("pragma");
+    assert_eq!(fk, 1);
+    // Opening again applies no migration twice.
+    SqliteStore::connect(&format!("sqlite://{}", path.display()))
+        .await
+        .expect("store reopened");
+}
+
+#[tokio::test]
+async fn connect_reports_an_unusable_url() {
+    let error = SqliteStore::connect("sqlite:///nonexistent-dir/sub/hoist.db")
+        .await
+        .expect_err("no such directory");
+    assert!(
+        format!("{error:#}").starts_with("cannot open the store at `sqlite:///nonexistent-dir"),
+        "{error:#}"
+    );
+}
+
+#[tokio::test]
+async fn deployment_records_round_trip_and_repeat_as_no_ops() {
+    let store = memory().await;
+    let first = record(7, "slack:C123:1");
+    store.record_deployment(&first).await.expect("record");
+    // Same deployment again: no error, nothing changes.
+    let mut again = first.clone();
+    again.environment = "production".into();
+    store.record_deployment(&again).await.expect("repeat");
+
+    let by_request = store
+        .deployment_by_request("slack:C123:1")
+        .await
+        .expect("read");
+    assert_eq!(by_request, Some(first.clone()));
+    // Repository names compare without case, as on GitHub.
+    let mut lower = key(7);
+    lower.repo = repo("acme/api");
+    assert_eq!(store.deployment(&lower).await.expect("read"), Some(first));
+
+    assert_eq!(store.deployment(&key(8)).await.expect("read"), None);
+    let mut other_forge = key(7);
+    other_forge.forge = "local".into();
+    assert_eq!(store.deployment(&other_forge).await.expect("read"), None);
+    assert_eq!(
+        store.deployment_by_request("nope").await.expect("read"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn a_status_is_recorded_once_per_state_and_time() {
+    let store = memory().await;
+    let pending = status(DeploymentState::Pending);
+    assert!(
+        store
+            .record_status(&key(1), &pending, at(0))
+            .await
+            .expect("first")
+    );
+    assert!(
+        !store
+            .record_status(&key(1), &pending, at(0))
+            .await
+            .expect("redelivery")
+    );
+    assert!(
+        store
+            .record_status(&key(1), &pending, at(1))
+            .await
+            .expect("later")
+    );
+    let success = status(DeploymentState::Success);
+    assert!(
+        store
+            .record_status(&key(1), &success, at(0))
+            .await
+            .expect("other state")
+    );
+    assert!(
+        store
+            .record_status(&key(2), &pending, at(0))
+            .await
+            .expect("other deployment")
+    );
+}
+
+#[tokio::test]
+async fn log_lines_come_back_in_the_order_they_were_appended() {
+    let store = memory().await;
+    let line = |n: i64, stream, text: &str| LogLine {
+        at: at(n),
+        stream,
+        text: text.into(),
+    };
+    let first = vec![
+        line(0, LogStream::Hoist, "started"),
+        line(1, LogStream::Stdout, "building"),
+    ];
+    let second = vec![
+        line(2, LogStream::Stderr, "warning: unused"),
+        line(3, LogStream::Stdout, "done ✓"),
+    ];
+    store.append_log(&key(1), &first).await.expect("append");
+    store
+        .append_log(&key(2), &[line(9, LogStream::Stdout, "other")])
+        .await
+        .expect("append");
+    store.append_log(&key(1), &second).await.expect("append");
+    store.append_log(&key(1), &[]).await.expect("empty batch");
+
+    let log = store.read_log(&key(1)).await.expect("read");
+    assert_eq!(log, [first, second].concat());
+    assert!(store.read_log(&key(3)).await.expect("read").is_empty());
+}
+
+#[tokio::test]
+async fn the_audit_log_reads_newest_first() {
+    let store = memory().await;
+    for (n, outcome) in ["deployed", "denied", "invalid"].iter().enumerate() {
+        store
+            .append_audit(&AuditEntry {
+                at: at(n as i64),
+                platform: Platform::Discord,
+                actor: "ada".into(),
+                command: format!("deploy api to env{n}"),
+                outcome: (*outcome).into(),
+                detail: format!("detail {n}"),
+            })
+            .await
+            .expect("append");
+    }
+    let recent = store.recent_audit(2).await.expect("read");
+    let outcomes: Vec<_> = recent.iter().map(|e| e.outcome.as_str()).collect();
+    assert_eq!(outcomes, ["invalid", "denied"]);
+    assert_eq!(recent[0].platform, Platform::Discord);
+    assert_eq!(recent[0].command, "deploy api to env2");
+    assert_eq!(recent[0].at, at(2));
+    assert_eq!(store.recent_audit(10).await.expect("read").len(), 3);
+}
+
+#[tokio::test]
+async fn the_outbox_dedupes_leases_retries_and_delivers() {
+    let store = memory().await;
+    let body = |n: i32| json!({"text": format!("reply {n}")});
+    let a = store
+        .enqueue_reply(Platform::Slack, &body(1), Some("status:1:success"))
+        .await
+        .expect("enqueue")
+        .expect("new");
+    assert_eq!(
+        store
+            .enqueue_reply(Platform::Slack, &body(9), Some("status:1:success"))
+            .await
+            .expect("enqueue"),
+        None,
+        "same dedupe key is dropped"
+    );
+    let b = store
+        .enqueue_reply(Platform::Slack, &body(2), None)
+        .await
+        .expect("enqueue")
+        .expect("new");
+    let c = store
+        .enqueue_reply(Platform::Discord, &body(3), None)
+        .await
+        .expect("enqueue")
+        .expect("new");
+    // No dedupe key never collides.
+    let d = store
+        .enqueue_reply(Platform::Slack, &body(4), None)
+        .await
+        .expect("enqueue")
+        .expect("new");
+
+    // Oldest first, only the asked platforms, at most `limit`.
+    let claimed = store
+        .claim_replies(&[Platform::Slack], at(0), at(1_000), 2)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.iter().map(|i| i.id).collect::<Vec<_>>(), [a, b]);
+    assert_eq!(claimed[0].body, body(1));
+    assert_eq!(claimed[0].platform, Platform::Slack);
+    assert_eq!(claimed[0].attempts, 1);
+
+    // Leased rows are not handed out again before the lease ends.
+    let next = store
+        .claim_replies(
+            &[Platform::Slack, Platform::Discord],
+            at(500),
+            at(1_500),
+            10,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(next.iter().map(|i| i.id).collect::<Vec<_>>(), [c, d]);
+
+    store.reply_delivered(a).await.expect("delivered");
+    store
+        .reply_failed(b, at(5_000), "slack said ratelimited")
+        .await
+        .expect("failed");
+    let (error,): (Option<String>,) = sqlx::query_as("SELECT last_error FROM outbox WHERE id = ?")
+        .bind(b)
+        .fetch_one(store.pool())
+        .await
+        .expect("row");
+    assert_eq!(error.as_deref(), Some("slack said ratelimited"));
+
+    // After the lease of c and d ran out, before b's retry time.
+    let later = store
+        .claim_replies(
+            &[Platform::Slack, Platform::Discord],
+            at(2_000),
+            at(3_000),
+            10,
+        )
+        .await
+        .expect("claim");
+    assert_eq!(
+        later.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
+        [(c, 2), (d, 2)]
+    );
+
+    store.reply_delivered(c).await.expect("delivered");
+    store.reply_delivered(d).await.expect("delivered");
+    // b is due again at its retry time; delivered ones never come back.
+    let retry = store
+        .claim_replies(&[Platform::Slack], at(5_000), at(6_000), 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        retry.iter().map(|i| (i.id, i.attempts)).collect::<Vec<_>>(),
+        [(b, 2)]
+    );
+
+    assert!(
+        store
+            .claim_replies(&[], at(9_000), at(9_999), 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    assert!(store.reply_delivered(999).await.is_err());
+    assert!(
+        store.reply_failed(a, at(0), "too late").await.is_err(),
+        "a was delivered"
+    );
+}
+
+#[tokio::test]
+async fn two_workers_never_claim_the_same_reply() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("hoist.db").display());
+    let store = Arc::new(SqliteStore::connect(&url).await.expect("store"));
+    let mut ids = HashSet::new();
+    for n in 0..60 {
+        let id = store
+            .enqueue_reply(Platform::Shell, &json!({ "n": n }), None)
+            .await
+            .expect("enqueue")
+            .expect("new");
+        ids.insert(id);
+    }
+    let worker = |store: Arc<SqliteStore>| async move {
+        let mut mine = Vec::new();
+        loop {
+            let batch = store
+                .claim_replies(&[Platform::Shell], at(0), at(60_000), 3)
+                .await
+                .expect("claim");
+            if batch.is_empty() {
+                return mine;
+            }
+            mine.extend(batch.into_iter().map(|item| item.id));
+        }
+    };
+    let (one, two) = tokio::join!(
+        tokio::spawn(worker(store.clone())),
+        tokio::spawn(worker(store.clone()))
+    );
+    let (one, two) = (one.expect("worker one"), two.expect("worker two"));
+    let mut all: Vec<i64> = one.iter().chain(two.iter()).copied().collect();
+    all.sort_unstable();
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), unique.len(), "a reply was claimed twice");
+    assert_eq!(unique, ids);
+}
+
+fn new_deployment(request_key: &str, environment: &str) -> NewDeployment {
+    NewDeployment {
+        git_ref: "main".into(),
+        task: "deploy".into(),
+        environment: environment.into(),
+        description: Some("ship it".into()),
+        auto_merge: false,
+        required_contexts: None,
+        payload: json!({"target": environment, "hoist": {"origin": {"platform": "shell"}}}),
+        transient_environment: false,
+        production_environment: environment == "production",
+        request_key: request_key.into(),
+        requested_by: "ada".into(),
+    }
+}
+
+#[tokio::test]
+async fn local_deployments_insert_idempotently_and_list_newest_first() {
+    let store = memory().await;
+    let api = repo("acme/api");
+    let first = store
+        .insert_local_deployment(&api, &new_deployment("r1", "staging"), &sha('a'), at(0))
+        .await
+        .expect("insert");
+    assert_eq!(first.git_ref, "main");
+    assert_eq!(first.sha, sha('a'));
+    assert_eq!(first.creator, "ada");
+    assert_eq!(first.created_at, at(0));
+    assert_eq!(first.state, None);
+    assert!(!first.production_environment);
+    assert_eq!(first.payload["target"], "staging");
+
+    // The same request again returns the first deployment unchanged.
+    let repeat = store
+        .insert_local_deployment(
+            &repo("ACME/api"),
+            &new_deployment("r1", "production"),
+            &sha('b'),
+            at(5),
+        )
+        .await
+        .expect("repeat");
+    assert_eq!(repeat, first);
+    assert_eq!(
+        store
+            .local_deployment_by_request(&api, "r1")
+            .await
+            .expect("read"),
+        Some(first.clone())
+    );
+    assert_eq!(
+        store
+            .local_deployment_by_request(&api, "r2")
+            .await
+            .expect("read"),
+        None
+    );
+
+    let second = store
+        .insert_local_deployment(&api, &new_deployment("r2", "production"), &sha('b'), at(1))
+        .await
+        .expect("insert");
+    assert!(second.id > first.id);
+    assert!(second.production_environment);
+    // The same request key in another repository is another deployment.
+    let other = store
+        .insert_local_deployment(
+            &repo("acme/web"),
+            &new_deployment("r1", "staging"),
+            &sha('c'),
+            at(2),
+        )
+        .await
+        .expect("insert");
+    assert_ne!(other.id, first.id);
+
+    store
+        .insert_local_status(&api, first.id, &status(DeploymentState::InProgress), at(3))
+        .await
+        .expect("status");
+    store
+        .insert_local_status(&api, first.id, &status(DeploymentState::Success), at(4))
+        .await
+        .expect("status");
+    let read = store
+        .local_deployment(&api, first.id)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(read.state, Some(DeploymentState::Success));
+    assert_eq!(
+        store
+            .local_deployment(&repo("acme/web"), first.id)
+            .await
+            .expect("read"),
+        None
+    );
+
+    let all = store
+        .list_local_deployments(&api, &DeploymentFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        all.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [second.id, first.id]
+    );
+    let staging = DeploymentFilter {
+        environment: Some("staging".into()),
+        ..DeploymentFilter::default()
+    };
+    let listed = store
+        .list_local_deployments(&api, &staging)
+        .await
+        .expect("list");
+    assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), [first.id]);
+    assert_eq!(listed[0].state, Some(DeploymentState::Success));
+    let by_sha = DeploymentFilter {
+        sha: Some(sha('b')),
+        task: Some("deploy".into()),
+        ..DeploymentFilter::default()
+    };
+    let listed = store
+        .list_local_deployments(&api, &by_sha)
+        .await
+        .expect("list");
+    assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), [second.id]);
+    let other_task = DeploymentFilter {
+        task: Some("deploy:migrate".into()),
+        ..DeploymentFilter::default()
+    };
+    assert!(
+        store
+            .list_local_deployments(&api, &other_task)
+            .await
+            .expect("list")
+            .is_empty()
+    );
+    let one = DeploymentFilter {
+        limit: 1,
+        ..DeploymentFilter::default()
+    };
+    assert_eq!(
+        store
+            .list_local_deployments(&api, &one)
+            .await
+            .expect("list")
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_local_status_needs_a_deployment_of_that_repository() {
+    let store = memory().await;
+    let api = repo("acme/api");
+    let made = store
+        .insert_local_deployment(&api, &new_deployment("r1", "staging"), &sha('a'), at(0))
+        .await
+        .expect("insert");
+    let error = store
+        .insert_local_status(
+            &repo("acme/web"),
+            made.id,
+            &status(DeploymentState::Success),
+            at(1),
+        )
+        .await
+        .expect_err("wrong repo");
+    assert!(
+        format!("{error:#}").contains("acme/web has no local deployment"),
+        "{error:#}"
+    );
+    assert!(
+        store
+            .insert_local_status(
+                &api,
+                DeploymentId(999),
+                &status(DeploymentState::Success),
+                at(1)
+            )
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn commit_checks_are_one_per_name_and_upserted() {
+    let store = memory().await;
+    let api = repo("acme/api");
+    let check = |name: &str, state| Check {
+        name: name.into(),
+        state,
+    };
+    store
+        .set_commit_check(&api, &sha('a'), &check("ci", CheckState::Pending))
+        .await
+        .expect("set");
+    store
+        .set_commit_check(&api, &sha('a'), &check("lint", CheckState::Failure))
+        .await
+        .expect("set");
+    store
+        .set_commit_check(&api, &sha('a'), &check("ci", CheckState::Success))
+        .await
+        .expect("set");
+    store
+        .set_commit_check(&api, &sha('b'), &check("ci", CheckState::Error))
+        .await
+        .expect("set");
+
+    assert_eq!(
+        store.commit_checks(&api, &sha('a')).await.expect("read"),
+        vec![
+            check("ci", CheckState::Success),
+            check("lint", CheckState::Failure)
+        ]
+    );
+    assert_eq!(
+        store
+            .commit_checks(&repo("Acme/Api"), &sha('b'))
+            .await
+            .expect("read"),
+        vec![check("ci", CheckState::Error)]
+    );
+    assert!(
+        store
+            .commit_checks(&repo("acme/web"), &sha('a'))
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
