@@ -16,8 +16,8 @@ use crate::forge::local::LocalForge;
 use crate::forge::{EventSink, EventSource, Forge, ForgeEvent, event_queue};
 use crate::metrics::Metrics;
 use crate::runner::{Runner, RunnerApp, RunnerSettings};
-use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
+use crate::store::sqlite::SqliteStore;
 
 /// Everything a command or event handler needs.
 pub struct Hoist {
@@ -89,7 +89,8 @@ impl Hoist {
     pub async fn pump_events(self: Arc<Self>, mut events: EventSource) {
         while let Some(event) = events.recv().await {
             let hoist = Arc::clone(&self);
-            self.tasks.spawn(async move { hoist.on_forge_event(event).await });
+            self.tasks
+                .spawn(async move { hoist.on_forge_event(event).await });
             events.handed_on();
         }
     }
@@ -147,7 +148,9 @@ fn github_settings(config: &Config) -> anyhow::Result<GitHubSettings> {
             }
         }
         (Some(token), _, _) => GitHubAuth::Token(token.clone()),
-        _ => anyhow::bail!("github.token or github.app_id with github.private_key_path must be set"),
+        _ => {
+            anyhow::bail!("github.token or github.app_id with github.private_key_path must be set")
+        }
     };
     Ok(GitHubSettings {
         api_url: github.api_url.clone(),

@@ -210,13 +210,15 @@ impl Config {
     /// A configuration built in code (the demo), still overridable from
     /// the environment like any other.
     pub fn from_toml_str(text: &str) -> Result<Self, String> {
-        Self::from_figment(Figment::new().merge(Toml::string(text)).merge(env_provider()))
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::string(text))
+                .merge(env_provider()),
+        )
     }
 
     fn from_figment(figment: Figment) -> Result<Self, String> {
-        let config: Config = figment
-            .extract()
-            .map_err(describe_figment_error)?;
+        let config: Config = figment.extract().map_err(describe_figment_error)?;
         config.validate()?;
         Ok(config)
     }
@@ -236,7 +238,8 @@ impl Config {
         }
         match self.forge.kind {
             ForgeKind::Github => {
-                let has_app = self.github.app_id.is_some() || self.github.private_key_path.is_some();
+                let has_app =
+                    self.github.app_id.is_some() || self.github.private_key_path.is_some();
                 if has_app
                     && (self.github.app_id.is_none() || self.github.private_key_path.is_none())
                 {
@@ -256,11 +259,11 @@ impl Config {
                 }
             }
         }
-        if let Some((name, _)) = self
-            .apps
-            .iter()
-            .find(|(_, app)| app.deploy_command.as_ref().is_some_and(|argv| argv.is_empty()))
-        {
+        if let Some((name, _)) = self.apps.iter().find(|(_, app)| {
+            app.deploy_command
+                .as_ref()
+                .is_some_and(|argv| argv.is_empty())
+        }) {
             return Err(format!("apps.{name}.deploy_command must not be empty"));
         }
         Ok(())
@@ -341,11 +344,17 @@ mod tests {
         let config = Config::load(Some(example)).unwrap();
         let api = config.app("API").unwrap();
         assert_eq!(api.repo.to_string(), "acme/api");
-        assert_eq!(api.deploy_command.as_deref(), Some(&["./script/deploy".to_owned()][..]));
+        assert_eq!(
+            api.deploy_command.as_deref(),
+            Some(&["./script/deploy".to_owned()][..])
+        );
         assert_eq!(config.app_timeout(api), Duration::from_secs(600));
         assert_eq!(config.resolve_alias("PROD"), "production");
         assert_eq!(config.resolve_alias("qa"), "qa");
-        assert_eq!(config.app_for_repo(&"ACME/API".parse().unwrap()), Some("api"));
+        assert_eq!(
+            config.app_for_repo(&"ACME/API".parse().unwrap()),
+            Some("api")
+        );
     }
 
     #[test]
@@ -361,11 +370,17 @@ mod tests {
 
     #[test]
     fn wrong_settings_name_their_key() {
-        let error = Config::from_toml_str("[github]\nrequest_timeout_secs = \"soon\"\n").unwrap_err();
-        assert!(error.starts_with("github.request_timeout_secs: "), "{error}");
-        let error = Config::from_toml_str("[apps.Web]\nrepo = \"a/b\"\npath = \"/x\"\n").unwrap_err();
+        let error =
+            Config::from_toml_str("[github]\nrequest_timeout_secs = \"soon\"\n").unwrap_err();
+        assert!(
+            error.starts_with("github.request_timeout_secs: "),
+            "{error}"
+        );
+        let error =
+            Config::from_toml_str("[apps.Web]\nrepo = \"a/b\"\npath = \"/x\"\n").unwrap_err();
         assert!(error.starts_with("apps.Web: "), "{error}");
-        let error = Config::from_toml_str("[apps.web]\nrepo = \"not-a-repo\"\npath = \"/x\"\n").unwrap_err();
+        let error = Config::from_toml_str("[apps.web]\nrepo = \"not-a-repo\"\npath = \"/x\"\n")
+            .unwrap_err();
         assert!(error.contains("apps.web.repo"), "{error}");
         let error = Config::from_toml_str("[forge]\nkind = \"gitlab\"\n").unwrap_err();
         assert!(error.contains("forge.kind"), "{error}");

@@ -53,8 +53,7 @@ impl RepoName {
             !s.is_empty()
                 && s != "."
                 && s != ".."
-                && s
-                    .chars()
+                && s.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         };
         (ok(owner) && ok(name)).then(|| Self {

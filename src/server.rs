@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::app::Hoist;
@@ -20,7 +20,10 @@ pub fn router(hoist: Arc<Hoist>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
-        .route("/deployments/{forge}/{owner}/{repo}/{id}/log", get(deployment_log))
+        .route(
+            "/deployments/{forge}/{owner}/{repo}/{id}/log",
+            get(deployment_log),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(hoist)
 }
@@ -37,7 +40,10 @@ async fn healthz() -> &'static str {
 
 async fn metrics(State(hoist): State<Arc<Hoist>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         hoist.metrics.render(),
     )
         .into_response()

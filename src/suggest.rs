@@ -26,8 +26,14 @@ mod tests {
 
     #[test]
     fn finds_a_close_word() {
-        assert_eq!(nearest("stagign", ["staging", "production"]), Some("staging"));
-        assert_eq!(nearest("PRODUCTON", ["staging", "production"]), Some("production"));
+        assert_eq!(
+            nearest("stagign", ["staging", "production"]),
+            Some("staging")
+        );
+        assert_eq!(
+            nearest("PRODUCTON", ["staging", "production"]),
+            Some("production")
+        );
     }
 
     #[test]

@@ -20,7 +20,11 @@ async fn check_reports_file_line_and_column() {
     let path = file.display().to_string();
     let run = hoist(&["check", &path], "", &[]).await;
     assert!(!run.success, "{run:?}");
-    assert!(run.stderr.contains(&format!("{path}:3:3: ")), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(&format!("{path}:3:3: ")),
+        "{}",
+        run.stderr
+    );
     assert!(run.stderr.contains("`task`"), "{}", run.stderr);
 }
 
@@ -28,7 +32,11 @@ async fn check_reports_file_line_and_column() {
 async fn check_of_a_missing_file_says_so() {
     let run = hoist(&["check", "/nonexistent/deploy.yml"], "", &[]).await;
     assert!(!run.success);
-    assert!(run.stderr.contains("cannot read /nonexistent/deploy.yml"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("cannot read /nonexistent/deploy.yml"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[tokio::test]
@@ -43,14 +51,21 @@ async fn demo_deploys_to_staging_through_success_with_piped_input() {
             "#1 ",
         ],
     );
-    assert_in_order(&run.stdout, &["Deployment #1 of demo", "in progress", "succeeded"]);
+    assert_in_order(
+        &run.stdout,
+        &["Deployment #1 of demo", "in progress", "succeeded"],
+    );
 }
 
 #[tokio::test]
 async fn demo_production_needs_its_check_which_the_demo_marks_passing() {
     let run = hoist(&["demo"], "deploy demo to production\nexit\n", &[]).await;
     assert!(run.success, "{run:?}");
-    assert!(run.stdout.contains("to production: succeeded"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("to production: succeeded"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test]
@@ -63,7 +78,10 @@ async fn a_bad_setting_is_one_line_naming_the_key() {
     assert!(!run.success);
     let stderr = run.stderr.trim();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("server") && stderr.contains("listn"), "{stderr}");
+    assert!(
+        stderr.contains("server") && stderr.contains("listn"),
+        "{stderr}"
+    );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
@@ -72,7 +90,10 @@ async fn github_without_credentials_is_refused_by_name_and_secrets_stay_hidden()
     let run = hoist(
         &["shell"],
         "",
-        &[("HOIST_FORGE__KIND", "github"), ("HOIST_GITHUB__WEBHOOK_SECRET", "hunter2-secret")],
+        &[
+            ("HOIST_FORGE__KIND", "github"),
+            ("HOIST_GITHUB__WEBHOOK_SECRET", "hunter2-secret"),
+        ],
     )
     .await;
     assert!(!run.success);
@@ -84,7 +105,11 @@ async fn github_without_credentials_is_refused_by_name_and_secrets_stay_hidden()
 async fn environment_variables_override_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("hoist.toml");
-    std::fs::write(&config, "[forge]\nkind = \"local\"\n[apps.api]\nrepo = \"acme/api\"\n").unwrap();
+    std::fs::write(
+        &config,
+        "[forge]\nkind = \"local\"\n[apps.api]\nrepo = \"acme/api\"\n",
+    )
+    .unwrap();
     let path = config.display().to_string();
     // The file alone lacks apps.api.path; the environment supplies a wrong type elsewhere.
     let run = hoist(&["shell", "--config", &path], "", &[]).await;

@@ -35,7 +35,11 @@ fn workspace() -> Workspace {
         &[
             (".github/deploy.yml", DEPLOY_YML, false),
             ("deploy.sh", OK_SCRIPT, true),
-            ("fail.sh", "#!/bin/sh\necho about to fail >&2\nexit 3\n", true),
+            (
+                "fail.sh",
+                "#!/bin/sh\necho about to fail >&2\nexit 3\n",
+                true,
+            ),
             ("hang.sh", "#!/bin/sh\necho hanging\nsleep 30\n", true),
         ],
     );
@@ -118,9 +122,17 @@ async fn a_failing_script_reports_failure_and_a_hanging_one_times_out() {
     let run = shell(&ws, "deploy flaky to staging\ndeploy stuck to staging\n").await;
     assert!(run.success, "{run:?}");
     assert!(run.stdout.contains(": failed"), "{}", run.stdout);
-    assert!(run.stdout.contains("exit code 3") || run.stdout.contains("exit 3"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("exit code 3") || run.stdout.contains("exit 3"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains(": errored"), "{}", run.stdout);
-    assert!(run.stdout.to_lowercase().contains("timed out") || run.stdout.contains("timeout"), "{}", run.stdout);
+    assert!(
+        run.stdout.to_lowercase().contains("timed out") || run.stdout.contains("timeout"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test]
@@ -133,9 +145,18 @@ async fn mistakes_get_one_clear_reply_and_create_nothing() {
     .await;
     assert!(run.success, "{run:?}");
     let out = &run.stdout;
-    assert!(out.contains("I don't know an app called `wbe` (did you mean `web`?)"), "{out}");
-    assert!(out.contains("`stagign` is not an environment of web (did you mean `staging`?)"), "{out}");
-    assert!(out.contains("I can't find `no-such-branch` in acme/web"), "{out}");
+    assert!(
+        out.contains("I don't know an app called `wbe` (did you mean `web`?)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("`stagign` is not an environment of web (did you mean `staging`?)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("I can't find `no-such-branch` in acme/web"),
+        "{out}"
+    );
     assert!(out.contains("did you mean `to`?"), "{out}");
     assert!(out.contains("No deployments of web yet."), "{out}");
     assert!(!out.contains("created"), "{out}");
@@ -144,16 +165,26 @@ async fn mistakes_get_one_clear_reply_and_create_nothing() {
 #[tokio::test]
 async fn required_checks_are_enforced_and_noop_explains_them() {
     let ws = workspace();
-    let run = shell(&ws, "noop web to production\ndeploy web to prod\ndeploys web\n").await;
+    let run = shell(
+        &ws,
+        "noop web to production\ndeploy web to prod\ndeploys web\n",
+    )
+    .await;
     assert!(run.success, "{run:?}");
     let out = &run.stdout;
     assert!(
         out.contains("Dry run: would deploy web main") && out.contains("to production"),
         "{out}"
     );
-    assert!(out.contains("would be refused until these pass: ci/build pending"), "{out}");
+    assert!(
+        out.contains("would be refused until these pass: ci/build pending"),
+        "{out}"
+    );
     assert!(out.contains("Nothing was created."), "{out}");
-    assert!(out.contains("Nothing was deployed: required checks are not passing: ci/build"), "{out}");
+    assert!(
+        out.contains("Nothing was deployed: required checks are not passing: ci/build"),
+        "{out}"
+    );
     assert!(out.contains("No deployments of web yet."), "{out}");
 }
 
@@ -162,7 +193,12 @@ async fn force_skips_checks_and_params_reach_the_script() {
     let ws = workspace();
     let run = shell(&ws, "deploy! web to production | LOG_LEVEL=debug\n").await;
     assert!(run.success, "{run:?}");
-    assert!(run.stdout.contains("Forced: required checks were not enforced."), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("Forced: required checks were not enforced."),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("succeeded"), "{}", run.stdout);
 }
 
@@ -172,14 +208,32 @@ async fn rules_come_from_the_default_branch_only() {
     git(&ws.web, &["checkout", "--quiet", "-b", "sneaky"]);
     commit_files(
         &ws.web,
-        &[(".github/deploy.yml", "anywhere:\n  required_contexts: []\n", false)],
+        &[(
+            ".github/deploy.yml",
+            "anywhere:\n  required_contexts: []\n",
+            false,
+        )],
         "let me deploy anywhere",
     );
     git(&ws.web, &["checkout", "--quiet", "main"]);
-    let run = shell(&ws, "deploy web/sneaky to anywhere\nwhere can I deploy web\n").await;
+    let run = shell(
+        &ws,
+        "deploy web/sneaky to anywhere\nwhere can I deploy web\n",
+    )
+    .await;
     assert!(run.success, "{run:?}");
-    assert!(run.stdout.contains("`anywhere` is not an environment of web"), "{}", run.stdout);
-    assert!(run.stdout.contains("can be deployed to: staging, production"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("`anywhere` is not an environment of web"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("can be deployed to: staging, production"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[tokio::test]
@@ -187,12 +241,20 @@ async fn a_broken_deploy_yml_is_reported_with_its_position() {
     let ws = workspace();
     commit_files(
         &ws.web,
-        &[(".github/deploy.yml", "staging:\n  enviroment: staging\n", false)],
+        &[(
+            ".github/deploy.yml",
+            "staging:\n  enviroment: staging\n",
+            false,
+        )],
         "typo",
     );
     let run = shell(&ws, "deploy web to staging\n").await;
     assert!(run.success, "{run:?}");
-    assert!(run.stdout.contains("The deploy rules are broken"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("The deploy rules are broken"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("deploy.yml@main:2:3"), "{}", run.stdout);
     assert!(run.stdout.contains("environment"), "{}", run.stdout);
 }
@@ -203,7 +265,11 @@ async fn help_lists_the_commands() {
     let run = shell(&ws, "help\nhelp deploy\n").await;
     assert!(run.success, "{run:?}");
     for word in ["deploy", "noop", "where can I deploy", "deploys", "help"] {
-        assert!(run.stdout.contains(word), "{word} missing from {}", run.stdout);
+        assert!(
+            run.stdout.contains(word),
+            "{word} missing from {}",
+            run.stdout
+        );
     }
 }
 
@@ -213,9 +279,10 @@ async fn every_command_is_audited() {
     let run = shell(&ws, "deploy web to staging\ndeploy nope\n").await;
     assert!(run.success, "{run:?}");
     use hoist::store::Store;
-    let store = hoist::store::sqlite::SqliteStore::connect(&format!("sqlite://{}", ws.db.display()))
-        .await
-        .unwrap();
+    let store =
+        hoist::store::sqlite::SqliteStore::connect(&format!("sqlite://{}", ws.db.display()))
+            .await
+            .unwrap();
     let audit = store.recent_audit(10).await.unwrap();
     let outcomes: Vec<(&str, &str)> = audit
         .iter()
@@ -223,6 +290,9 @@ async fn every_command_is_audited() {
         .collect();
     assert_eq!(
         outcomes,
-        vec![("deploy nope", "invalid"), ("deploy web to staging", "deployed")]
+        vec![
+            ("deploy nope", "invalid"),
+            ("deploy web to staging", "deployed")
+        ]
     );
 }

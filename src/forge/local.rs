@@ -25,9 +25,8 @@ use tokio::sync::Mutex;
 
 use crate::domain::{DeploymentId, RepoName, Sha};
 use crate::forge::{
-    EventSink,
-    Check, CheckState, ConfigFile, DEPLOY_CONFIG_PATH, Deployment, DeploymentFilter, Forge,
-    ForgeError, ForgeEvent, NewDeployment, NewStatus,
+    Check, CheckState, ConfigFile, DEPLOY_CONFIG_PATH, Deployment, DeploymentFilter, EventSink,
+    Forge, ForgeError, ForgeEvent, NewDeployment, NewStatus,
 };
 use crate::store::LocalForgeStore;
 

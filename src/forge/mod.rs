@@ -265,9 +265,7 @@ impl EventSource {
 
     /// Takes an event if one is waiting (tests use this to inspect what a
     /// forge sent).
-    pub fn try_recv(
-        &mut self,
-    ) -> Result<ForgeEvent, tokio::sync::mpsc::error::TryRecvError> {
+    pub fn try_recv(&mut self) -> Result<ForgeEvent, tokio::sync::mpsc::error::TryRecvError> {
         self.rx.try_recv()
     }
 

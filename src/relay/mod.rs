@@ -169,7 +169,10 @@ impl Outbox {
                     // an incompatible older version; keep it, retry late.
                     tracing::error!(id = item.id, %error, "unreadable reply in the outbox");
                     let later = now + SignedDuration::try_from(MAX_BACKOFF)?;
-                    hoist.store.reply_failed(item.id, later, "unreadable").await?;
+                    hoist
+                        .store
+                        .reply_failed(item.id, later, "unreadable")
+                        .await?;
                     continue;
                 }
             };

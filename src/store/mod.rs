@@ -90,8 +90,10 @@ pub trait Store: Send + Sync + 'static {
     /// same deployment again is a no-op.
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()>;
 
-    async fn deployment_by_request(&self, request_key: &str)
-    -> StoreResult<Option<DeploymentRecord>>;
+    async fn deployment_by_request(
+        &self,
+        request_key: &str,
+    ) -> StoreResult<Option<DeploymentRecord>>;
 
     async fn deployment(&self, key: &DeploymentKey) -> StoreResult<Option<DeploymentRecord>>;
 
@@ -182,8 +184,7 @@ pub trait LocalForgeStore: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     /// Sets a commit's status context (the local stand-in for CI).
-    async fn set_commit_check(&self, repo: &RepoName, sha: &Sha, check: &Check)
-    -> StoreResult<()>;
+    async fn set_commit_check(&self, repo: &RepoName, sha: &Sha, check: &Check) -> StoreResult<()>;
 
     async fn commit_checks(&self, repo: &RepoName, sha: &Sha) -> StoreResult<Vec<Check>>;
 }

@@ -84,9 +84,9 @@ impl Hoist {
             pr: None,
             actor: actor.login.clone().unwrap_or_else(|| actor.name.clone()),
         };
-        let rendered = target
-            .render(&vars)
-            .map_err(|e| Outcome::new("refused", format!("The deploy rules can't be applied: {e}")))?;
+        let rendered = target.render(&vars).map_err(|e| {
+            Outcome::new("refused", format!("The deploy rules can't be applied: {e}"))
+        })?;
         let deployment = new_deployment(inbound, request, &app_name, &git_ref, &rendered);
         let what = format!(
             "{app_name} {git_ref} ({}) to {}",
@@ -328,13 +328,22 @@ mod tests {
 
     #[test]
     fn every_check_must_pass_when_none_are_listed() {
-        let checks = [check("ci", CheckState::Success), check("lint", CheckState::Failure)];
-        assert_eq!(blocking_checks(&checks, None), vec![check("lint", CheckState::Failure)]);
+        let checks = [
+            check("ci", CheckState::Success),
+            check("lint", CheckState::Failure),
+        ];
+        assert_eq!(
+            blocking_checks(&checks, None),
+            vec![check("lint", CheckState::Failure)]
+        );
     }
 
     #[test]
     fn listed_checks_must_exist_and_pass() {
-        let checks = [check("ci", CheckState::Success), check("lint", CheckState::Failure)];
+        let checks = [
+            check("ci", CheckState::Success),
+            check("lint", CheckState::Failure),
+        ];
         let required = ["ci".to_owned(), "deploy/promotion".to_owned()];
         assert_eq!(
             blocking_checks(&checks, Some(&required)),

@@ -47,7 +47,10 @@ impl Hoist {
             Err(error) => {
                 return Outcome::new(
                     "error",
-                    format!("I couldn't list the deployments of {}: {error}.", app_config.repo),
+                    format!(
+                        "I couldn't list the deployments of {}: {error}.",
+                        app_config.repo
+                    ),
                 );
             }
         };

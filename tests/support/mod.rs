@@ -17,7 +17,12 @@ pub fn git(dir: &Path, args: &[&str]) -> String {
     let output = std::process::Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["-c", "user.name=Test", "-c", "user.email=test@hoist.invalid"])
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@hoist.invalid",
+        ])
         .args(args)
         .output()
         .expect("git runs");

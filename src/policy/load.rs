@@ -1,0 +1,404 @@
+//! Reading deploy.yml into the typed model.
+//!
+//! The YAML is read with serde_yaml_ng (a maintained fork of the archived
+//! serde_yaml with the same API). Every check that can fail runs inside a
+//! serde visitor for the value it checks, so the parser stamps the error
+//! with that value's line and column: an unknown key points at the key, a
+//! bad template at its string.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::Deserializer;
+use serde::de::{self, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
+
+use super::model::{AutoDeployOn, DeployConfig, Payload, Target};
+use super::template::Template;
+use crate::suggest;
+
+/// The settings a target may have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Environment,
+    Description,
+    Task,
+    Payload,
+    AutoMerge,
+    RequiredContexts,
+    ProductionEnvironment,
+    TransientEnvironment,
+    AutoDeployOn,
+}
+
+const TARGET_KEYS: [(&str, Key); 9] = [
+    ("environment", Key::Environment),
+    ("description", Key::Description),
+    ("task", Key::Task),
+    ("payload", Key::Payload),
+    ("auto_merge", Key::AutoMerge),
+    ("required_contexts", Key::RequiredContexts),
+    ("production_environment", Key::ProductionEnvironment),
+    ("transient_environment", Key::TransientEnvironment),
+    ("auto_deploy_on", Key::AutoDeployOn),
+];
+
+fn key_names() -> impl Iterator<Item = &'static str> {
+    TARGET_KEYS.iter().map(|(name, _)| *name)
+}
+
+/// The whole document: a mapping of target names to targets.
+pub(super) struct ConfigSeed;
+
+impl<'de> DeserializeSeed<'de> for ConfigSeed {
+    type Value = DeployConfig;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<DeployConfig, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ConfigSeed {
+    type Value = DeployConfig;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a mapping of target names to targets (`staging:`, `production:`)")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<DeployConfig, E> {
+        Err(E::custom("the file defines no targets"))
+    }
+
+    /// A file of nothing but comments.
+    fn visit_none<E: de::Error>(self) -> Result<DeployConfig, E> {
+        Err(E::custom("the file defines no targets"))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DeployConfig, A::Error> {
+        let mut targets: Vec<Target> = Vec::new();
+        let mut seen = HashSet::new();
+        while let Some(name) = map.next_key_seed(TargetName { seen: &mut seen })? {
+            targets.push(map.next_value_seed(TargetSeed { name })?);
+        }
+        if targets.is_empty() {
+            return Err(A::Error::custom("the file defines no targets"));
+        }
+        Ok(DeployConfig { targets })
+    }
+}
+
+/// A target's name: a non-empty string, unique without case.
+struct TargetName<'a> {
+    seen: &'a mut HashSet<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for TargetName<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for TargetName<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a target name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<String, E> {
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(E::custom("a target name may not be empty"));
+        }
+        if name.chars().any(|c| c.is_whitespace() || c == '/') {
+            return Err(E::custom(format!(
+                "target name `{name}` may not contain spaces or `/` (it is typed in commands)"
+            )));
+        }
+        if !self.seen.insert(name.to_lowercase()) {
+            return Err(E::custom(format!("target `{name}` is defined twice")));
+        }
+        Ok(name.to_owned())
+    }
+}
+
+struct TargetSeed {
+    name: String,
+}
+
+impl<'de> DeserializeSeed<'de> for TargetSeed {
+    type Value = Target;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Target, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl TargetSeed {
+    fn defaults(self) -> Target {
+        Target {
+            environment: Template::literal(&self.name),
+            name: self.name,
+            description: None,
+            task: "deploy".into(),
+            payload: Payload::Map(Vec::new()),
+            auto_merge: false,
+            required_contexts: None,
+            production_environment: None,
+            transient_environment: false,
+            auto_deploy_on: None,
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for TargetSeed {
+    type Value = Target;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "the settings of target `{}` as a mapping", self.name)
+    }
+
+    /// `staging:` with nothing after it: every default.
+    fn visit_unit<E: de::Error>(self) -> Result<Target, E> {
+        Ok(self.defaults())
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Target, E> {
+        Ok(self.defaults())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Target, A::Error> {
+        let mut target = self.defaults();
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key_seed(TargetKey { seen: &mut seen })? {
+            match key {
+                Key::Environment => target.environment = map.next_value_seed(TemplateSeed)?,
+                Key::Description => target.description = Some(map.next_value_seed(TemplateSeed)?),
+                Key::Task => target.task = map.next_value_seed(TaskSeed)?,
+                Key::Payload => target.payload = map.next_value_seed(PayloadSeed { top: true })?,
+                Key::AutoMerge => target.auto_merge = map.next_value()?,
+                Key::RequiredContexts => target.required_contexts = Some(map.next_value()?),
+                Key::ProductionEnvironment => {
+                    target.production_environment = Some(map.next_value()?);
+                }
+                Key::TransientEnvironment => target.transient_environment = map.next_value()?,
+                Key::AutoDeployOn => {
+                    target.auto_deploy_on = Some(map.next_value_seed(AutoDeploySeed)?);
+                }
+            }
+        }
+        Ok(target)
+    }
+}
+
+/// A key inside a target: known, once.
+struct TargetKey<'a> {
+    seen: &'a mut HashSet<Key>,
+}
+
+impl<'de> DeserializeSeed<'de> for TargetKey<'_> {
+    type Value = Key;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for TargetKey<'_> {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a target setting")
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<Key, E> {
+        let Some(&(name, known)) = TARGET_KEYS.iter().find(|(name, _)| *name == key) else {
+            if key == "deployments" {
+                return Err(E::custom(
+                    "the legacy `deployments` list is not supported: put its keys directly under the target",
+                ));
+            }
+            let hint = suggest::nearest(key, key_names())
+                .map(|near| format!("did you mean `{near}`?"))
+                .unwrap_or_else(|| {
+                    format!("known keys: {}", key_names().collect::<Vec<_>>().join(", "))
+                });
+            return Err(E::custom(format!("unknown key `{key}` ({hint})")));
+        };
+        if !self.seen.insert(known) {
+            return Err(E::custom(format!("`{name}` is set twice")));
+        }
+        Ok(known)
+    }
+}
+
+struct TemplateSeed;
+
+impl<'de> DeserializeSeed<'de> for TemplateSeed {
+    type Value = Template;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Template, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for TemplateSeed {
+    type Value = Template;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Template, E> {
+        Template::parse(text).map_err(E::custom)
+    }
+}
+
+struct TaskSeed;
+
+impl<'de> DeserializeSeed<'de> for TaskSeed {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for TaskSeed {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a task name such as `deploy`")
+    }
+
+    fn visit_str<E: de::Error>(self, task: &str) -> Result<String, E> {
+        let valid = !task.is_empty()
+            && task
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_:.".contains(c));
+        if valid {
+            Ok(task.to_owned())
+        } else {
+            Err(E::custom(format!(
+                "task `{task}` must be letters, digits, `-`, `_`, `:` or `.` (for example `deploy` or `deploy:migrations`)"
+            )))
+        }
+    }
+}
+
+struct AutoDeploySeed;
+
+impl<'de> DeserializeSeed<'de> for AutoDeploySeed {
+    type Value = AutoDeployOn;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<AutoDeployOn, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for AutoDeploySeed {
+    type Value = AutoDeployOn;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("`pr` or a ref such as `refs/heads/main`")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<AutoDeployOn, E> {
+        if value == "pr" {
+            return Ok(AutoDeployOn::PullRequest);
+        }
+        let star_inside =
+            value.trim_end_matches('*').contains('*') || value.matches('*').count() > 1;
+        if !value.starts_with("refs/") || star_inside {
+            return Err(E::custom(format!(
+                "`{value}` must be `pr` or a full ref (`refs/heads/main`), optionally ending in `*` (`refs/tags/*`)"
+            )));
+        }
+        Ok(AutoDeployOn::Ref(value.to_owned()))
+    }
+}
+
+/// A `payload` value; at the top it must be a mapping (asked of the
+/// parser with `deserialize_map`, which refuses anything else).
+struct PayloadSeed {
+    top: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for PayloadSeed {
+    type Value = Payload;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Payload, D::Error> {
+        if self.top {
+            deserializer.deserialize_map(self)
+        } else {
+            deserializer.deserialize_any(self)
+        }
+    }
+}
+
+impl<'de> Visitor<'de> for PayloadSeed {
+    type Value = Payload;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.top {
+            f.write_str("a mapping of keys to values")
+        } else {
+            f.write_str("a JSON-like value")
+        }
+    }
+
+    /// `payload:` with nothing after it is an empty mapping.
+    fn visit_unit<E: de::Error>(self) -> Result<Payload, E> {
+        Ok(if self.top {
+            Payload::Map(Vec::new())
+        } else {
+            Payload::Null
+        })
+    }
+
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Payload, E> {
+        Ok(Payload::Bool(b))
+    }
+
+    fn visit_i64<E: de::Error>(self, n: i64) -> Result<Payload, E> {
+        Ok(Payload::Number(n.into()))
+    }
+
+    fn visit_u64<E: de::Error>(self, n: u64) -> Result<Payload, E> {
+        Ok(Payload::Number(n.into()))
+    }
+
+    fn visit_f64<E: de::Error>(self, n: f64) -> Result<Payload, E> {
+        let number = serde_json::Number::from_f64(n)
+            .ok_or_else(|| E::custom(format!("{n} cannot be sent as JSON")))?;
+        Ok(Payload::Number(number))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Payload, E> {
+        let template = Template::parse(text).map_err(E::custom)?;
+        Ok(Payload::String(template))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Payload, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(PayloadSeed { top: false })? {
+            items.push(item);
+        }
+        Ok(Payload::List(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Payload, A::Error> {
+        let mut entries: Vec<(String, Payload)> = Vec::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if entries.iter().any(|(seen, _)| *seen == key) {
+                return Err(A::Error::custom(format!(
+                    "payload key `{key}` is set twice"
+                )));
+            }
+            let value = map.next_value_seed(PayloadSeed { top: false })?;
+            entries.push((key, value));
+        }
+        Ok(Payload::Map(entries))
+    }
+}

@@ -1,0 +1,234 @@
+use super::*;
+
+const EXAMPLE: &str = include_str!("../../deploy.example.yml");
+
+fn vars(target: &str) -> TemplateVars {
+    TemplateVars {
+        git_ref: "feature/x".into(),
+        sha: "0123456789abcdef0123456789abcdef01234567".into(),
+        short_sha: "0123456".into(),
+        target: target.into(),
+        owner: "acme".into(),
+        repo: "api".into(),
+        pr: None,
+        actor: "octocat".into(),
+    }
+}
+
+/// The one diagnostic a broken file gives, as printed.
+fn problem(text: &str) -> String {
+    let diagnostics = load("deploy.yml", text).expect_err("the file should be refused");
+    assert_eq!(diagnostics.len(), 1, "{diagnostics:?}");
+    diagnostics[0].to_string()
+}
+
+#[test]
+fn the_example_file_loads_with_every_key() {
+    let config = load("deploy.example.yml", EXAMPLE).unwrap();
+    assert_eq!(config.target_names(), ["staging", "production", "review"]);
+    let staging = config.target("STAGING").unwrap();
+    assert_eq!(staging.environment.as_literal(), Some("staging"));
+    assert_eq!(staging.task, "deploy");
+    assert_eq!(staging.required_contexts, Some(vec![]));
+    assert_eq!(staging.production_environment, Some(false));
+    assert_eq!(
+        staging.auto_deploy_on,
+        Some(AutoDeployOn::Ref("refs/heads/main".into()))
+    );
+    let review = config.target("review").unwrap();
+    assert!(review.transient_environment);
+    assert_eq!(review.auto_deploy_on, Some(AutoDeployOn::PullRequest));
+    assert_eq!(review.environment.as_literal(), None);
+    assert!(check("deploy.example.yml", EXAMPLE).is_empty());
+}
+
+#[test]
+fn rendering_fills_templates_and_adds_the_target_to_the_payload() {
+    let config = load("deploy.example.yml", EXAMPLE).unwrap();
+    let staging = config
+        .target("staging")
+        .unwrap()
+        .render(&vars("staging"))
+        .unwrap();
+    assert_eq!(staging.environment, "staging");
+    assert_eq!(
+        staging.description.as_deref(),
+        Some("Deploy feature/x (0123456) to staging for octocat")
+    );
+    assert_eq!(
+        staging.payload,
+        serde_json::json!({"url": "https://staging.example.com", "notify": ["#deploys"], "target": "staging"})
+    );
+    assert!(!staging.production_environment);
+
+    let review = config.target("review").unwrap();
+    let with_pr = TemplateVars {
+        pr: Some(7),
+        ..vars("review")
+    };
+    let rendered = review.render(&with_pr).unwrap();
+    assert_eq!(rendered.environment, "pr7");
+    assert_eq!(rendered.payload["host"], "pr-7.review.example.com");
+    assert_eq!(
+        review.render(&vars("review")),
+        Err(RenderError::NoPullRequest)
+    );
+}
+
+#[test]
+fn defaults_are_the_safe_ones() {
+    let config = load(
+        "deploy.yml",
+        "production:\nqa:\n  task: deploy:qa\n  payload:\n",
+    )
+    .unwrap();
+    let production = config.target("production").unwrap();
+    assert_eq!(
+        production.required_contexts, None,
+        "absent means every check"
+    );
+    assert!(!production.auto_merge);
+    let rendered = production.render(&vars("production")).unwrap();
+    assert_eq!(rendered.environment, "production");
+    assert!(rendered.production_environment);
+    assert_eq!(
+        rendered.payload,
+        serde_json::json!({"target": "production"})
+    );
+    let qa = config.target("qa").unwrap().render(&vars("qa")).unwrap();
+    assert_eq!(
+        qa.environment, "qa",
+        "the environment defaults to the target name"
+    );
+    assert_eq!(qa.task, "deploy:qa");
+    assert!(!qa.production_environment);
+}
+
+#[test]
+fn an_unknown_key_names_the_nearest_one_at_its_position() {
+    assert_eq!(
+        problem("staging:\n  enviroment: staging\n"),
+        "deploy.yml:2:3: staging: unknown key `enviroment` (did you mean `environment`?)"
+    );
+    let far = problem("staging:\n  colour: blue\n");
+    assert!(
+        far.starts_with("deploy.yml:2:3: staging: unknown key `colour` (known keys: environment, "),
+        "{far}"
+    );
+}
+
+#[test]
+fn an_unknown_template_name_is_reported_at_its_string() {
+    assert_eq!(
+        problem("review:\n  environment: pr-${{ number }}\n"),
+        "deploy.yml:2:16: review.environment: unknown template name `number`; known names: ref, sha, short_sha, target, owner, repo, pr, actor"
+    );
+    let nested = problem("review:\n  payload:\n    hosts:\n      - \"${{ shaa }}.example\"\n");
+    assert!(nested.starts_with("deploy.yml:4:9: review.payload.hosts[0]: unknown template name `shaa` (did you mean `sha`?)"), "{nested}");
+}
+
+#[test]
+fn wrong_types_are_reported_at_the_value() {
+    let text = "production:\n  auto_merge: sometimes\n";
+    let message = problem(text);
+    assert!(message.starts_with("deploy.yml:2:15: production.auto_merge: invalid type: string \"sometimes\", expected a boolean"), "{message}");
+    let contexts = problem("production:\n  required_contexts: ci/build\n");
+    assert!(
+        contexts.starts_with("deploy.yml:2:22: production.required_contexts: invalid type: string"),
+        "{contexts}"
+    );
+    assert_eq!(
+        problem("production:\n  payload: [1, 2]\n"),
+        "deploy.yml:2:12: production.payload: invalid type: sequence, expected a mapping of keys to values"
+    );
+    let target = problem("production: yes\n");
+    assert!(target.starts_with("deploy.yml:1:13: production: invalid type: string \"yes\", expected the settings of target `production`"), "{target}");
+}
+
+#[test]
+fn bad_values_are_explained() {
+    let auto = problem("staging:\n  auto_deploy_on: main\n");
+    assert!(
+        auto.starts_with(
+            "deploy.yml:2:19: staging.auto_deploy_on: `main` must be `pr` or a full ref"
+        ),
+        "{auto}"
+    );
+    let task = problem("staging:\n  task: \"rm -rf\"\n");
+    assert!(
+        task.starts_with("deploy.yml:2:9: staging.task: task `rm -rf` must be letters"),
+        "{task}"
+    );
+    assert_eq!(
+        problem("staging:\n  environment: \"pr${{ pr\"\n"),
+        "deploy.yml:2:16: staging.environment: `${{` is not closed by `}}` in \"pr${{ pr\""
+    );
+}
+
+#[test]
+fn duplicates_are_refused() {
+    assert_eq!(
+        problem("staging:\n  task: deploy\nStaging:\n  task: deploy\n"),
+        "deploy.yml:3:1: target `Staging` is defined twice"
+    );
+    assert_eq!(
+        problem("staging:\n  task: deploy\n  task: other\n"),
+        "deploy.yml:3:3: staging: `task` is set twice"
+    );
+    assert_eq!(
+        problem("staging:\n  deployments:\n    - task: deploy\n"),
+        "deploy.yml:2:3: staging: the legacy `deployments` list is not supported: put its keys directly under the target"
+    );
+}
+
+#[test]
+fn files_that_are_not_a_mapping_of_targets_are_refused() {
+    assert_eq!(problem(""), "deploy.yml:1:1: the file defines no targets");
+    assert_eq!(
+        problem("# nothing yet\n"),
+        "deploy.yml:1:1: the file defines no targets"
+    );
+    assert_eq!(
+        problem("{}\n"),
+        "deploy.yml:1:1: the file defines no targets"
+    );
+    let list = problem("- staging\n- production\n");
+    assert!(
+        list.starts_with(
+            "deploy.yml:1:1: invalid type: sequence, expected a mapping of target names"
+        ),
+        "{list}"
+    );
+    let syntax = problem("staging:\n  task: [deploy\n");
+    assert!(syntax.starts_with("deploy.yml:"), "{syntax}");
+    assert!(!syntax.contains(" at line "), "{syntax}");
+    let docs = problem("staging:\n---\nproduction:\n");
+    assert!(docs.contains("more than one document"), "{docs}");
+}
+
+#[test]
+fn a_huge_file_is_refused_before_parsing() {
+    let huge = format!(
+        "staging:\n  description: \"{}\"\n",
+        "x".repeat(MAX_DEPLOY_YML_BYTES)
+    );
+    let message = problem(&huge);
+    assert!(
+        message.starts_with("deploy.yml:1:1: the file is "),
+        "{message}"
+    );
+}
+
+#[test]
+fn alias_bombs_are_refused() {
+    // "Billion laughs": each level doubles the one before it.
+    let mut text = String::from("staging:\n  payload:\n    l0: &l0 [\"lol\", \"lol\"]\n");
+    for level in 1..40 {
+        let previous = level - 1;
+        text.push_str(&format!(
+            "    l{level}: &l{level} [*l{previous}, *l{previous}]\n"
+        ));
+    }
+    let message = problem(&text);
+    assert!(message.contains("repetition limit exceeded"), "{message}");
+}
