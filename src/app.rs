@@ -29,8 +29,11 @@ pub struct Hoist {
     pub metrics: Metrics,
     /// Wakes the outbox worker when a reply is queued.
     pub(crate) outbox_wakeup: Notify,
-    /// Event handlers and runs in flight, so [`Hoist::settle`] can wait.
+    /// Runs in flight, so [`Hoist::settle`] can wait.
     tasks: TaskTracker,
+    /// Held (shared) by every command being answered; the event pump
+    /// takes it exclusively for a moment before each event.
+    pub(crate) answering: tokio::sync::RwLock<()>,
     events: EventSink,
 }
 
@@ -76,6 +79,7 @@ impl Hoist {
             metrics: Metrics::default(),
             outbox_wakeup: Notify::new(),
             tasks: TaskTracker::new(),
+            answering: tokio::sync::RwLock::new(()),
             events: sink,
         });
         Ok(Built {
@@ -86,35 +90,43 @@ impl Hoist {
     }
 
     /// Hands every forge event to its handler until the forge goes away.
+    ///
+    /// Statuses are relayed one at a time, in the order the forge sent
+    /// them, so a conversation never sees `pending` after `success`. Runs
+    /// go to their own tasks. Before each event the pump waits for the
+    /// commands being answered: the local forge sends a deployment's
+    /// events while the command that made it is still running, and the
+    /// person should read "Deploying…" before its first status.
     pub async fn pump_events(self: Arc<Self>, mut events: EventSource) {
         while let Some(event) = events.recv().await {
-            let hoist = Arc::clone(&self);
-            self.tasks
-                .spawn(async move { hoist.on_forge_event(event).await });
+            drop(self.answering.write().await);
+            match event {
+                ForgeEvent::Deployment { repo, deployment } => {
+                    if let Some(runner) = self
+                        .runner
+                        .as_ref()
+                        .filter(|runner| runner.handles(&repo, &deployment))
+                    {
+                        let runner = Arc::clone(runner);
+                        self.tasks.spawn(async move {
+                            if let Err(error) = runner.run(&repo, &deployment).await {
+                                tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "deployment run failed");
+                            }
+                        });
+                    }
+                }
+                ForgeEvent::DeploymentStatus {
+                    repo,
+                    deployment,
+                    status,
+                    at,
+                } => {
+                    if let Err(error) = self.relay_status(&repo, &deployment, &status, at).await {
+                        tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "status relay failed");
+                    }
+                }
+            }
             events.handed_on();
-        }
-    }
-
-    async fn on_forge_event(&self, event: ForgeEvent) {
-        match event {
-            ForgeEvent::Deployment { repo, deployment } => {
-                let Some(runner) = self.runner.as_ref().filter(|r| r.handles(&repo)) else {
-                    return;
-                };
-                if let Err(error) = runner.run(&repo, &deployment).await {
-                    tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "deployment run failed");
-                }
-            }
-            ForgeEvent::DeploymentStatus {
-                repo,
-                deployment,
-                status,
-                at,
-            } => {
-                if let Err(error) = self.relay_status(&repo, &deployment, &status, at).await {
-                    tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "status relay failed");
-                }
-            }
         }
     }
 
@@ -163,11 +175,12 @@ fn github_settings(config: &Config) -> anyhow::Result<GitHubSettings> {
 fn runner_settings(config: &Config) -> RunnerSettings {
     let apps: HashMap<_, _> = config
         .apps
-        .values()
-        .filter_map(|app| {
+        .iter()
+        .filter_map(|(name, app)| {
             Some((
-                app.repo.clone(),
+                name.clone(),
                 RunnerApp {
+                    repo: app.repo.clone(),
                     deploy_command: app.deploy_command.clone()?,
                     remove_command: app.remove_command.clone(),
                     source: app.path.clone()?,

@@ -68,6 +68,7 @@ async fn setup(script: &str) -> Setup {
 impl Setup {
     fn app(&self) -> RunnerApp {
         RunnerApp {
+            repo: api(),
             deploy_command: vec!["./deploy.sh".into()],
             remove_command: None,
             source: self.repo.path().to_path_buf(),
@@ -81,7 +82,7 @@ impl Setup {
             self.forge.clone(),
             self.store.clone(),
             RunnerSettings {
-                apps: HashMap::from([(api(), app)]),
+                apps: HashMap::from([("api".to_owned(), app)]),
                 public_url: PUBLIC_URL.into(),
             },
         )
@@ -182,12 +183,19 @@ fn log_urls_name_the_forge_repository_and_deployment() {
 }
 
 #[tokio::test]
-async fn the_runner_handles_only_configured_repositories() {
-    let s = setup("#!/bin/sh\n").await;
+async fn the_runner_handles_only_configured_apps() {
+    let mut s = setup("#!/bin/sh\n").await;
     let runner = s.runner(s.app());
-    assert!(runner.handles(&api()));
-    assert!(runner.handles(&"ACME/Api".parse().expect("repo")));
-    assert!(!runner.handles(&"acme/web".parse().expect("repo")));
+    let mut deployment = s.deploy("deploy").await;
+    // Without `hoist.app`, the only app of the repository.
+    assert!(runner.handles(&api(), &deployment));
+    assert!(runner.handles(&"ACME/Api".parse().expect("repo"), &deployment));
+    assert!(!runner.handles(&"acme/web".parse().expect("repo"), &deployment));
+    // With it, only that app, and only on its own repository.
+    deployment.payload = json!({"hoist": {"app": "api"}});
+    assert!(runner.handles(&api(), &deployment));
+    deployment.payload = json!({"hoist": {"app": "worker"}});
+    assert!(!runner.handles(&api(), &deployment));
 }
 
 #[tokio::test]
@@ -442,6 +450,9 @@ async fn a_repository_without_runner_config_is_refused() {
         .run(&api(), &deployment)
         .await
         .expect_err("no config");
-    assert_eq!(error.to_string(), "no runner is configured for acme/api");
+    assert_eq!(
+        error.to_string(),
+        "no runner is configured for this deployment of acme/api"
+    );
     assert!(s.statuses().is_empty());
 }

@@ -101,7 +101,7 @@ async fn deploy_runs_through_success_and_is_listed() {
         &[
             &format!("Deploying web main ({sha}) to staging: deployment #1 created"),
             "Recent deployments of web:",
-            &format!("#1 "),
+            "#1 ",
             &format!("main ({sha}) to staging by "),
         ],
     );

@@ -218,6 +218,11 @@ pub struct EventSink {
     in_queue: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
+/// [`EventSink::send`] found no receiver: hoist is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the forge event receiver is gone")]
+pub struct ReceiverGone;
+
 /// The receiving half of [`EventSink`].
 #[derive(Debug)]
 pub struct EventSource {
@@ -239,16 +244,14 @@ pub fn event_queue() -> (EventSink, EventSource) {
 }
 
 impl EventSink {
-    /// Same contract as `UnboundedSender::send`: fails only when the
-    /// receiver is gone (hoist is shutting down).
-    pub fn send(
-        &self,
-        event: ForgeEvent,
-    ) -> Result<(), tokio::sync::mpsc::error::SendError<ForgeEvent>> {
+    /// Fails only when the receiver is gone (hoist is shutting down); the
+    /// event is dropped then.
+    pub fn send(&self, event: ForgeEvent) -> Result<(), ReceiverGone> {
         use std::sync::atomic::Ordering;
         self.in_queue.fetch_add(1, Ordering::SeqCst);
-        self.tx.send(event).inspect_err(|_| {
+        self.tx.send(event).map_err(|_| {
             self.in_queue.fetch_sub(1, Ordering::SeqCst);
+            ReceiverGone
         })
     }
 

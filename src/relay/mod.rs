@@ -65,20 +65,23 @@ impl Hoist {
         if !self.store.record_status(&key, status, at).await? {
             return Ok(());
         }
-        let origin = match origin_in_payload(&deployment.payload) {
-            Some(origin) => origin,
-            None => match self.store.deployment(&key).await? {
-                Some(record) => record.origin,
-                None => {
-                    tracing::debug!(%repo, id = %deployment.id, "status for a deployment hoist did not create");
-                    return Ok(());
-                }
-            },
+        let record = self.store.deployment(&key).await?;
+        let origin = match (origin_in_payload(&deployment.payload), &record) {
+            (Some(origin), _) => origin,
+            (None, Some(record)) => record.origin.clone(),
+            (None, None) => {
+                tracing::debug!(%repo, id = %deployment.id, "status for a deployment hoist did not create");
+                return Ok(());
+            }
         };
-        let app = self
-            .config
-            .app_for_repo(repo)
+        // Several apps may share a repository: the deployment names its own.
+        let app = deployment
+            .payload
+            .pointer("/hoist/app")
+            .and_then(|app| app.as_str())
             .map(str::to_owned)
+            .or_else(|| record.map(|record| record.app.to_string()))
+            .or_else(|| self.config.app_for_repo(repo).map(str::to_owned))
             .unwrap_or_else(|| repo.to_string());
         let reply = Reply {
             origin,

@@ -36,8 +36,9 @@ const MAX_DESCRIPTION_CHARS: usize = 140;
 /// The runner's configuration, from `[apps.NAME]` in hoist.toml.
 #[derive(Debug, Clone)]
 pub struct RunnerSettings {
-    /// Apps the runner deploys, by repository. Others are not its business.
-    pub apps: HashMap<RepoName, RunnerApp>,
+    /// Apps the runner deploys, by app name (several apps may share a
+    /// repository). Others are not its business.
+    pub apps: HashMap<String, RunnerApp>,
     /// hoist's public base URL, for links to run logs.
     pub public_url: String,
 }
@@ -45,6 +46,8 @@ pub struct RunnerSettings {
 /// How to deploy one app.
 #[derive(Debug, Clone)]
 pub struct RunnerApp {
+    /// The repository the app's deployments are made on.
+    pub repo: RepoName,
     /// `argv`, run without a shell in the checkout of the deployed commit;
     /// `./deploy.sh` means the script in the repository.
     pub deploy_command: Vec<String>,
@@ -103,11 +106,31 @@ impl Runner {
         }
     }
 
-    /// Whether this runner deploys `repo`. The caller asks before
-    /// [`Runner::run`]; a repository without runner config is deployed by
+    /// Whether this runner deploys `deployment`. The caller asks before
+    /// [`Runner::run`]; an app without runner config is deployed by
     /// something else (or nothing).
-    pub fn handles(&self, repo: &RepoName) -> bool {
-        self.settings.apps.contains_key(repo)
+    pub fn handles(&self, repo: &RepoName, deployment: &Deployment) -> bool {
+        self.app_for(repo, deployment).is_some()
+    }
+
+    /// The app a deployment is for: the one hoist named in the payload
+    /// (`hoist.app`), else the only app of the repository. Deployments
+    /// of a repository with several apps that name none are not ours to
+    /// guess.
+    fn app_for(&self, repo: &RepoName, deployment: &Deployment) -> Option<&RunnerApp> {
+        let apps = &self.settings.apps;
+        match deployment
+            .payload
+            .pointer("/hoist/app")
+            .and_then(|v| v.as_str())
+        {
+            Some(name) => apps.get(name).filter(|app| &app.repo == repo),
+            None => {
+                let mut of_repo = apps.values().filter(|app| &app.repo == repo);
+                let only = of_repo.next();
+                of_repo.next().is_none().then_some(only).flatten()
+            }
+        }
     }
 
     /// Runs `deployment` of `repo` to the end and returns the final state,
@@ -120,10 +143,8 @@ impl Runner {
         deployment: &Deployment,
     ) -> anyhow::Result<DeploymentState> {
         let app = self
-            .settings
-            .apps
-            .get(repo)
-            .with_context(|| format!("no runner is configured for {repo}"))?;
+            .app_for(repo, deployment)
+            .with_context(|| format!("no runner is configured for this deployment of {repo}"))?;
         let key = DeploymentKey {
             forge: self.forge.kind().to_owned(),
             repo: repo.clone(),

@@ -32,21 +32,20 @@ impl Hoist {
         request: &DeployRequest,
         dry_run: bool,
     ) -> Result<Outcome, Outcome> {
-        if !dry_run {
-            if let Some(earlier) = self
+        if !dry_run
+            && let Some(earlier) = self
                 .store
                 .deployment_by_request(&inbound.request_key)
                 .await
                 .map_err(internal)?
-            {
-                return Ok(Outcome::new(
-                    "deployed",
-                    format!(
-                        "Already on it: deployment #{} of {} {} to {} was created for this request.",
-                        earlier.key.id, earlier.app, earlier.git_ref, earlier.environment
-                    ),
-                ));
-            }
+        {
+            return Ok(Outcome::new(
+                "deployed",
+                format!(
+                    "Already on it: deployment #{} of {} {} to {} was created for this request.",
+                    earlier.key.id, earlier.app, earlier.git_ref, earlier.environment
+                ),
+            ));
         }
         let (app_name, typed_ref) = self.app_and_ref(inbound, request)?;
         let rules = self.app_rules(&app_name).await?;

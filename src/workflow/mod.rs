@@ -41,6 +41,7 @@ impl Hoist {
     /// Handles one command from any adapter. Everything the person should
     /// see is queued in the outbox before this returns.
     pub async fn handle(&self, inbound: Inbound) -> anyhow::Result<Outcome> {
+        let _answering = self.answering.read().await;
         let outcome = match command::parse(&inbound.text) {
             Err(error) => Outcome::new("invalid", error.to_string()),
             Ok(command) => self.run_command(&inbound, command).await,
