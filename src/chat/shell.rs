@@ -70,6 +70,12 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
     let outbox_task = tokio::spawn(outbox.run_until(Arc::clone(&hoist), stop_outbox.clone()));
 
     let actor = shell_actor();
+    let origin = Origin {
+        platform: Platform::Shell,
+        conversation: "shell".into(),
+        message: None,
+        actor: actor.clone(),
+    };
     println!("hoist shell: type `help` for the commands, `exit` to leave.");
     while let Some(line) = lines.recv().await {
         let text = line.trim();
@@ -80,12 +86,7 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
             break;
         }
         let inbound = Inbound {
-            origin: Origin {
-                platform: Platform::Shell,
-                conversation: "shell".into(),
-                message: None,
-                actor: actor.clone(),
-            },
+            origin: origin.clone(),
             text: text.to_owned(),
             request_key: format!("shell:{}", uuid::Uuid::new_v4()),
             implied_app: None,
@@ -96,7 +97,12 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
         }
     }
     if hoist.busy() {
-        println!("Waiting for running deployments to finish...");
+        // Through the outbox, so it comes after the replies queued before.
+        let waiting = Reply {
+            origin,
+            text: "Waiting for running deployments to finish...".into(),
+        };
+        hoist.reply(&waiting, None).await?;
     }
     hoist.settle().await;
     stop_outbox.cancel();
