@@ -46,6 +46,24 @@ fn key_names() -> impl Iterator<Item = &'static str> {
     TARGET_KEYS.iter().map(|(name, _)| *name)
 }
 
+/// A `DeserializeSeed` that reads a string and hands it to the type's
+/// `Visitor::visit_str`, where the check runs (and the parser stamps any
+/// error with the string's position).
+macro_rules! str_seed {
+    ($seed:ty => $value:ty) => {
+        impl<'de> DeserializeSeed<'de> for $seed {
+            type Value = $value;
+
+            fn deserialize<D: Deserializer<'de>>(
+                self,
+                deserializer: D,
+            ) -> Result<$value, D::Error> {
+                deserializer.deserialize_str(self)
+            }
+        }
+    };
+}
+
 /// The whole document: a mapping of target names to targets.
 pub(super) struct ConfigSeed;
 
@@ -91,13 +109,7 @@ struct TargetName<'a> {
     seen: &'a mut HashSet<String>,
 }
 
-impl<'de> DeserializeSeed<'de> for TargetName<'_> {
-    type Value = String;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
+str_seed!(TargetName<'_> => String);
 
 impl Visitor<'_> for TargetName<'_> {
     type Value = String;
@@ -197,13 +209,7 @@ struct TargetKey<'a> {
     seen: &'a mut HashSet<Key>,
 }
 
-impl<'de> DeserializeSeed<'de> for TargetKey<'_> {
-    type Value = Key;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
+str_seed!(TargetKey<'_> => Key);
 
 impl Visitor<'_> for TargetKey<'_> {
     type Value = Key;
@@ -235,13 +241,7 @@ impl Visitor<'_> for TargetKey<'_> {
 
 struct TemplateSeed;
 
-impl<'de> DeserializeSeed<'de> for TemplateSeed {
-    type Value = Template;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Template, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
+str_seed!(TemplateSeed => Template);
 
 impl Visitor<'_> for TemplateSeed {
     type Value = Template;
@@ -257,13 +257,7 @@ impl Visitor<'_> for TemplateSeed {
 
 struct TaskSeed;
 
-impl<'de> DeserializeSeed<'de> for TaskSeed {
-    type Value = String;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
+str_seed!(TaskSeed => String);
 
 impl Visitor<'_> for TaskSeed {
     type Value = String;
@@ -289,13 +283,7 @@ impl Visitor<'_> for TaskSeed {
 
 struct AutoDeploySeed;
 
-impl<'de> DeserializeSeed<'de> for AutoDeploySeed {
-    type Value = AutoDeployOn;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<AutoDeployOn, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
+str_seed!(AutoDeploySeed => AutoDeployOn);
 
 impl Visitor<'_> for AutoDeploySeed {
     type Value = AutoDeployOn;
