@@ -1,1 +1,431 @@
-//! The GitHub forge.
+//! The GitHub forge: GitHub's REST API (or GitHub Enterprise Server's, or a
+//! test fake's: any `api_url`) through octocrab.
+//!
+//! `client.rs` carries requests (auth, time limits, rate limits, ETags);
+//! `wire.rs` reads GitHub's JSON; this file maps each forge operation to
+//! its endpoint and each answer to a result or a clear [`ForgeError`].
+
+mod client;
+mod wire;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use http::StatusCode;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use self::client::{Call, Client, expect_success};
+use self::wire::{CheckRuns, CombinedStatus, Repository, WireDeployment, WireStatus, bad_answer};
+use super::{
+    Check, CheckState, ConfigFile, DEPLOY_CONFIG_PATH, Deployment, DeploymentFilter, Forge,
+    ForgeError, NewDeployment, NewStatus,
+};
+use crate::domain::{DeploymentId, DeploymentState, RepoName, Sha};
+
+/// The largest deploy.yml hoist reads (the contents API's own limit).
+const MAX_CONFIG_BYTES: usize = 1024 * 1024;
+/// GitHub refuses status descriptions longer than this.
+const MAX_STATUS_DESCRIPTION: usize = 140;
+/// Deployments remembered per process for idempotency before starting over
+/// (the forge's own listing is the check that survives restarts).
+const MAX_REMEMBERED: usize = 10_000;
+/// GitHub's largest page.
+const MAX_PAGE: usize = 100;
+
+/// Characters kept as they are in a ref inside a URL path.
+const PATH: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+/// Characters kept as they are in a query value.
+const QUERY: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// Where GitHub is and who hoist is there.
+#[derive(Debug, Clone)]
+pub struct GitHubSettings {
+    /// `https://api.github.com`, `https://HOST/api/v3`, or a fake.
+    pub api_url: String,
+    pub auth: GitHubAuth,
+    /// The longest one request may take, answer included.
+    pub request_timeout: Duration,
+    /// The longest hoist waits for a rate limit to reset before saying so.
+    pub max_rate_limit_wait: Duration,
+}
+
+/// A token, or a GitHub App (JWT -> installation token per repository).
+/// `Debug` shows neither the token nor the key.
+#[derive(Clone)]
+pub enum GitHubAuth {
+    Token(SecretString),
+    App {
+        app_id: u64,
+        private_key_pem: SecretString,
+    },
+}
+
+impl fmt::Debug for GitHubAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Token(_) => f.write_str("Token([REDACTED])"),
+            Self::App { app_id, .. } => {
+                write!(f, "App {{ app_id: {app_id}, private_key_pem: [REDACTED] }}")
+            }
+        }
+    }
+}
+
+pub struct GitHubForge {
+    client: Client,
+    /// request_key -> the deployment made for it by this process.
+    made: std::sync::Mutex<HashMap<String, Deployment>>,
+}
+
+impl GitHubForge {
+    pub fn new(settings: GitHubSettings) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: Client::new(&settings)?,
+            made: std::sync::Mutex::default(),
+        })
+    }
+
+    fn remembered(&self, request_key: &str) -> Option<Deployment> {
+        self.made
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(request_key)
+            .cloned()
+    }
+
+    fn remember(&self, request_key: &str, deployment: &Deployment) {
+        let mut made = self
+            .made
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if made.len() >= MAX_REMEMBERED {
+            made.clear();
+        }
+        made.insert(request_key.to_owned(), deployment.clone());
+    }
+
+    /// A deployment made earlier for `request_key` (by any hoist process):
+    /// GitHub keeps `payload.hoist.request_key`, so the newest deployments
+    /// of the same ref and environment are searched for it.
+    ///
+    /// Two processes handling the same request at the same instant can
+    /// both miss each other's deployment; the store's request record
+    /// (written right after creation) narrows that window, and the
+    /// PostgreSQL issue closes it with a claim taken before creating.
+    async fn made_earlier(
+        &self,
+        repo: &RepoName,
+        request: &NewDeployment,
+    ) -> Result<Option<Deployment>, ForgeError> {
+        let path = format!(
+            "/repos/{repo}/deployments?ref={}&environment={}&per_page=30",
+            utf8_percent_encode(&request.git_ref, QUERY),
+            utf8_percent_encode(&request.environment, QUERY),
+        );
+        let answer = self.client.send(repo, &Call::get(path)).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Err(not_found_repo(repo));
+        }
+        expect_success(&answer)?;
+        let deployments: Vec<WireDeployment> = answer.json("a list of deployments")?;
+        let Some(earlier) = deployments.into_iter().find(|deployment| {
+            deployment
+                .payload
+                .pointer("/hoist/request_key")
+                .and_then(Value::as_str)
+                == Some(request.request_key.as_str())
+        }) else {
+            return Ok(None);
+        };
+        let id = earlier.id;
+        let state = self.latest_state(repo, id).await?;
+        earlier.into_deployment(state).map(Some)
+    }
+
+    async fn latest_state(
+        &self,
+        repo: &RepoName,
+        id: i64,
+    ) -> Result<Option<DeploymentState>, ForgeError> {
+        let path = format!("/repos/{repo}/deployments/{id}/statuses?per_page=1");
+        let answer = self.client.send(repo, &Call::get(path)).await?;
+        expect_success(&answer)?;
+        let statuses: Vec<WireStatus> = answer.json("deployment statuses")?;
+        Ok(statuses
+            .first()
+            .and_then(|status| DeploymentState::parse(&status.state)))
+    }
+}
+
+#[async_trait]
+impl Forge for GitHubForge {
+    fn kind(&self) -> &'static str {
+        "github"
+    }
+
+    async fn deploy_config(&self, repo: &RepoName) -> Result<Option<ConfigFile>, ForgeError> {
+        let branch = self.default_branch(repo).await?;
+        let call = Call {
+            accept: "application/vnd.github.raw+json",
+            ..Call::get(format!(
+                "/repos/{repo}/contents/{DEPLOY_CONFIG_PATH}?ref={}",
+                utf8_percent_encode(&branch, QUERY)
+            ))
+        };
+        let answer = self.client.get_cached(repo, &call).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        expect_success(&answer)?;
+        let label = format!("{repo}:{DEPLOY_CONFIG_PATH}@{branch}");
+        if answer.body.len() > MAX_CONFIG_BYTES {
+            return Err(ForgeError::Rejected {
+                message: format!("{label} is larger than {MAX_CONFIG_BYTES} bytes"),
+            });
+        }
+        let text = String::from_utf8(answer.body).map_err(|_| ForgeError::Rejected {
+            message: format!("{label} is not UTF-8 text"),
+        })?;
+        Ok(Some(ConfigFile { label, text }))
+    }
+
+    async fn default_branch(&self, repo: &RepoName) -> Result<String, ForgeError> {
+        let answer = self
+            .client
+            .get_cached(repo, &Call::get(format!("/repos/{repo}")))
+            .await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Err(not_found_repo(repo));
+        }
+        expect_success(&answer)?;
+        Ok(answer.json::<Repository>("a repository")?.default_branch)
+    }
+
+    async fn resolve_ref(&self, repo: &RepoName, git_ref: &str) -> Result<Sha, ForgeError> {
+        let call = Call {
+            accept: "application/vnd.github.sha",
+            ..Call::get(format!(
+                "/repos/{repo}/commits/{}",
+                utf8_percent_encode(git_ref, PATH)
+            ))
+        };
+        let answer = self.client.send(repo, &call).await?;
+        match answer.status {
+            // 422: no commit by that name; 409: the repository is empty.
+            StatusCode::NOT_FOUND | StatusCode::UNPROCESSABLE_ENTITY | StatusCode::CONFLICT => {
+                Err(ForgeError::NotFound {
+                    what: format!("`{git_ref}` in {repo}"),
+                })
+            }
+            _ => {
+                expect_success(&answer)?;
+                let text = String::from_utf8_lossy(&answer.body);
+                Sha::new(text.trim()).ok_or_else(|| bad_answer("a commit sha hoist could not read"))
+            }
+        }
+    }
+
+    async fn commit_checks(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<Check>, ForgeError> {
+        let answer = self
+            .client
+            .send(
+                repo,
+                &Call::get(format!("/repos/{repo}/commits/{sha}/status")),
+            )
+            .await?;
+        expect_success(&answer)?;
+        let combined: CombinedStatus = answer.json("a combined status")?;
+        let mut checks: Vec<Check> = combined
+            .statuses
+            .into_iter()
+            .map(|status| Check {
+                state: wire::status_state(&status.state),
+                name: status.context,
+            })
+            .collect();
+        let path = format!("/repos/{repo}/commits/{sha}/check-runs?per_page={MAX_PAGE}");
+        let answer = self.client.send(repo, &Call::get(path)).await?;
+        // A token without the Checks permission sees none: statuses only.
+        if answer.status != StatusCode::NOT_FOUND && answer.status != StatusCode::FORBIDDEN {
+            expect_success(&answer)?;
+            let runs: CheckRuns = answer.json("check runs")?;
+            for run in runs.check_runs {
+                let state = run.state();
+                match checks.iter_mut().find(|check| check.name == run.name) {
+                    // The same name twice (a re-run): the worse state counts.
+                    Some(check) if check.state == CheckState::Success => check.state = state,
+                    Some(_) => {}
+                    None => checks.push(Check {
+                        name: run.name,
+                        state,
+                    }),
+                }
+            }
+        }
+        Ok(checks)
+    }
+
+    async fn create_deployment(
+        &self,
+        repo: &RepoName,
+        request: &NewDeployment,
+    ) -> Result<Deployment, ForgeError> {
+        if let Some(made) = self.remembered(&request.request_key) {
+            return Ok(made);
+        }
+        if let Some(earlier) = self.made_earlier(repo, request).await? {
+            self.remember(&request.request_key, &earlier);
+            return Ok(earlier);
+        }
+        let mut body = json!({
+            "ref": request.git_ref,
+            "task": request.task,
+            "environment": request.environment,
+            "description": request.description,
+            "auto_merge": request.auto_merge,
+            "payload": request.payload,
+            "transient_environment": request.transient_environment,
+            "production_environment": request.production_environment,
+        });
+        // Absent: GitHub checks every context. Present (even empty): those.
+        if let Some(contexts) = &request.required_contexts {
+            body["required_contexts"] = json!(contexts);
+        }
+        let answer = self
+            .client
+            .send(
+                repo,
+                &Call::post(format!("/repos/{repo}/deployments"), &body),
+            )
+            .await?;
+        let deployment = match answer.status {
+            StatusCode::CREATED => answer
+                .json::<WireDeployment>("a deployment")?
+                .into_deployment(None)?,
+            StatusCode::ACCEPTED => {
+                return Err(ForgeError::AutoMerged {
+                    git_ref: request.git_ref.clone(),
+                });
+            }
+            StatusCode::CONFLICT => {
+                let error = answer.error();
+                let contexts = error.contexts();
+                if contexts.is_empty() {
+                    return Err(ForgeError::MergeConflict {
+                        git_ref: request.git_ref.clone(),
+                        message: error.summary(),
+                    });
+                }
+                let failing: Vec<Check> = contexts
+                    .iter()
+                    .filter(|check| check.state != CheckState::Success)
+                    .cloned()
+                    .collect();
+                return Err(ForgeError::ChecksFailed {
+                    checks: if failing.is_empty() {
+                        contexts
+                    } else {
+                        failing
+                    },
+                });
+            }
+            StatusCode::NOT_FOUND => return Err(not_found_repo(repo)),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                return Err(ForgeError::Rejected {
+                    message: answer.error().summary(),
+                });
+            }
+            _ => {
+                expect_success(&answer)?;
+                return Err(bad_answer("an unexpected success code to a new deployment"));
+            }
+        };
+        self.remember(&request.request_key, &deployment);
+        Ok(deployment)
+    }
+
+    async fn list_deployments(
+        &self,
+        repo: &RepoName,
+        filter: &DeploymentFilter,
+    ) -> Result<Vec<Deployment>, ForgeError> {
+        let limit = match filter.limit {
+            0 => 30,
+            n => n.min(MAX_PAGE),
+        };
+        let mut path = format!("/repos/{repo}/deployments?per_page={limit}");
+        if let Some(environment) = &filter.environment {
+            path.push_str(&format!(
+                "&environment={}",
+                utf8_percent_encode(environment, QUERY)
+            ));
+        }
+        if let Some(sha) = &filter.sha {
+            path.push_str(&format!("&sha={sha}"));
+        }
+        if let Some(task) = &filter.task {
+            path.push_str(&format!("&task={}", utf8_percent_encode(task, QUERY)));
+        }
+        let answer = self.client.send(repo, &Call::get(path)).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Err(not_found_repo(repo));
+        }
+        expect_success(&answer)?;
+        let wire: Vec<WireDeployment> = answer.json("a list of deployments")?;
+        // One request per deployment for its state: the REST API has no
+        // way to ask for the latest status in the listing.
+        let mut deployments = Vec::with_capacity(wire.len());
+        for deployment in wire.into_iter().take(limit) {
+            let state = self.latest_state(repo, deployment.id).await?;
+            deployments.push(deployment.into_deployment(state)?);
+        }
+        Ok(deployments)
+    }
+
+    async fn create_status(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+        status: &NewStatus,
+    ) -> Result<(), ForgeError> {
+        let body = json!({
+            "state": status.state.as_str(),
+            "description": status
+                .description
+                .as_ref()
+                .map(|d| d.chars().take(MAX_STATUS_DESCRIPTION).collect::<String>()),
+            "log_url": status.log_url,
+            "environment_url": status.environment_url,
+        });
+        let path = format!("/repos/{repo}/deployments/{id}/statuses");
+        let answer = self.client.send(repo, &Call::post(path, &body)).await?;
+        match answer.status {
+            StatusCode::NOT_FOUND => Err(ForgeError::NotFound {
+                what: format!("deployment {id} of {repo}"),
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY => Err(ForgeError::Rejected {
+                message: answer.error().summary(),
+            }),
+            _ => expect_success(&answer),
+        }
+    }
+}
+
+fn not_found_repo(repo: &RepoName) -> ForgeError {
+    ForgeError::NotFound {
+        what: format!("repository {repo}"),
+    }
+}
