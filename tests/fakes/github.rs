@@ -1,0 +1,752 @@
+//! A fake GitHub REST API: repositories with branches, tags, files, commit
+//! statuses and check runs, and the Deployments API, answering as GitHub
+//! does (the JSON shapes of `tests/fixtures/github/`, 201/202/304/404/409/
+//! 422, rate-limit headers), with scripted failures.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use hoist::forge::github::{GitHubAuth, GitHubSettings};
+use serde_json::{Value, json};
+
+/// The personal token the fake accepts.
+pub const TOKEN: &str = "ghp_faketoken0123456789abcdefghijklmnop";
+pub const APP_ID: u64 = 4242;
+pub const INSTALLATION_ID: u64 = 77;
+const DEPLOYMENT_FIXTURE: &str = include_str!("../fixtures/github/deployment.created.json");
+const STATUS_FIXTURE: &str = include_str!("../fixtures/github/deployment_status.created.json");
+const APP_KEY: &str = include_str!("../fixtures/github/test-app-key.pem");
+
+/// A scripted answer to the next request that matches.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    method: Method,
+    path_prefix: String,
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    body: String,
+    delay: Duration,
+}
+
+impl Failure {
+    pub fn new(method: Method, path_prefix: &str, status: u16, body: &str) -> Self {
+        Self {
+            method,
+            path_prefix: path_prefix.to_owned(),
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: Vec::new(),
+            body: body.to_owned(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Answers only after `delay` (to make a client time out).
+    pub fn delay(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request the fake saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: Method,
+    /// Path and query.
+    pub path: String,
+    pub if_none_match: Option<String>,
+    /// The JSON body, when there was one.
+    pub body: Option<Value>,
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct Repo {
+    default_branch: String,
+    branches: HashMap<String, String>,
+    tags: HashMap<String, String>,
+    /// (branch, path) -> text
+    files: HashMap<(String, String), String>,
+    /// sha -> (context, state)
+    statuses: HashMap<String, Vec<(String, String)>>,
+    /// sha -> (name, status, conclusion)
+    check_runs: HashMap<String, Vec<(String, String, Option<String>)>>,
+    needs_merge: HashSet<String>,
+}
+
+struct StoredDeployment {
+    repo: String,
+    json: Value,
+    /// What hoist sent.
+    request: Value,
+    statuses: Vec<Value>,
+}
+
+#[derive(Default)]
+struct Model {
+    repos: HashMap<String, Repo>,
+    deployments: Vec<StoredDeployment>,
+    next_id: i64,
+    failures: Vec<Failure>,
+    seen: Vec<Seen>,
+    installation_tokens: Vec<String>,
+}
+
+pub struct FakeGitHub {
+    address: SocketAddr,
+    model: Arc<Mutex<Model>>,
+}
+
+impl FakeGitHub {
+    pub async fn start() -> Self {
+        let model = Arc::new(Mutex::new(Model {
+            next_id: 1000,
+            ..Model::default()
+        }));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&model));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { address, model }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn settings(&self, auth: GitHubAuth) -> GitHubSettings {
+        GitHubSettings {
+            api_url: self.url(),
+            auth,
+            request_timeout: Duration::from_secs(2),
+            max_rate_limit_wait: Duration::from_secs(5),
+        }
+    }
+
+    pub fn token_auth() -> GitHubAuth {
+        GitHubAuth::Token(TOKEN.to_owned().into())
+    }
+
+    pub fn app_auth() -> GitHubAuth {
+        GitHubAuth::App {
+            app_id: APP_ID,
+            private_key_pem: APP_KEY.to_owned().into(),
+        }
+    }
+
+    fn model(&self) -> MutexGuard<'_, Model> {
+        self.model.lock().unwrap()
+    }
+
+    /// A repository whose default branch points at `sha`.
+    pub fn add_repo(&self, repo: &str, default_branch: &str, sha: &str) {
+        let mut model = self.model();
+        let entry = model.repos.entry(repo.to_lowercase()).or_default();
+        entry.default_branch = default_branch.to_owned();
+        entry
+            .branches
+            .insert(default_branch.to_owned(), sha.to_owned());
+    }
+
+    pub fn set_default_branch(&self, repo: &str, branch: &str) {
+        self.model()
+            .repos
+            .get_mut(&repo.to_lowercase())
+            .unwrap()
+            .default_branch = branch.to_owned();
+    }
+
+    pub fn set_branch(&self, repo: &str, branch: &str, sha: &str) {
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        entry.branches.insert(branch.to_owned(), sha.to_owned());
+    }
+
+    pub fn set_tag(&self, repo: &str, tag: &str, sha: &str) {
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        entry.tags.insert(tag.to_owned(), sha.to_owned());
+    }
+
+    pub fn set_file(&self, repo: &str, branch: &str, path: &str, text: &str) {
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        entry
+            .files
+            .insert((branch.to_owned(), path.to_owned()), text.to_owned());
+    }
+
+    pub fn set_status(&self, repo: &str, sha: &str, context: &str, state: &str) {
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        let statuses = entry.statuses.entry(sha.to_owned()).or_default();
+        statuses.retain(|(name, _)| name != context);
+        statuses.push((context.to_owned(), state.to_owned()));
+    }
+
+    pub fn set_check_run(
+        &self,
+        repo: &str,
+        sha: &str,
+        name: &str,
+        status: &str,
+        conclusion: Option<&str>,
+    ) {
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        entry.check_runs.entry(sha.to_owned()).or_default().push((
+            name.to_owned(),
+            status.to_owned(),
+            conclusion.map(str::to_owned),
+        ));
+    }
+
+    /// The default branch has commits `branch` lacks: a deployment with
+    /// `auto_merge` gets GitHub's 202 (it merged instead of deploying).
+    pub fn needs_merge(&self, repo: &str, branch: &str) {
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        entry.needs_merge.insert(branch.to_owned());
+    }
+
+    pub fn fail_next(&self, failure: Failure) {
+        self.model().failures.push(failure);
+    }
+
+    /// What hoist sent for each deployment it created, oldest first.
+    pub fn deployment_requests(&self, repo: &str) -> Vec<Value> {
+        self.model()
+            .deployments
+            .iter()
+            .filter(|d| d.repo == repo.to_lowercase())
+            .map(|d| d.request.clone())
+            .collect()
+    }
+
+    /// The statuses posted to a deployment, oldest first.
+    pub fn statuses(&self, id: i64) -> Vec<Value> {
+        self.model()
+            .deployments
+            .iter()
+            .find(|d| d.json["id"] == id)
+            .map(|d| d.statuses.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.model().seen.clone()
+    }
+
+    /// Requests whose path starts with `prefix` (and method matches).
+    pub fn count(&self, method: Method, prefix: &str) -> usize {
+        self.model()
+            .seen
+            .iter()
+            .filter(|s| s.method == method && s.path.starts_with(prefix))
+            .count()
+    }
+
+    pub fn installation_tokens_issued(&self) -> usize {
+        self.model().installation_tokens.len()
+    }
+}
+
+async fn handle(
+    State(model): State<Arc<Mutex<Model>>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let (response, delay) = {
+        let mut model = model.lock().unwrap();
+        let scripted = model
+            .failures
+            .iter()
+            .position(|f| f.method == method && path.starts_with(&f.path_prefix))
+            .map(|at| model.failures.remove(at));
+        let (response, delay) = match scripted {
+            Some(failure) => (scripted_answer(&failure), failure.delay),
+            None => (
+                answer(&mut model, &method, &uri, &headers, &body),
+                Duration::ZERO,
+            ),
+        };
+        model.seen.push(Seen {
+            method: method.clone(),
+            path,
+            if_none_match: header_str(&headers, header::IF_NONE_MATCH),
+            body: serde_json::from_slice(&body).ok(),
+            status: response.status().as_u16(),
+        });
+        (response, delay)
+    };
+    tokio::time::sleep(delay).await;
+    response
+}
+
+fn scripted_answer(failure: &Failure) -> Response {
+    let mut response = (failure.status, failure.body.clone()).into_response();
+    for (name, value) in &failure.headers {
+        response.headers_mut().insert(
+            header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    response
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
+    headers.get(name)?.to_str().ok().map(str::to_owned)
+}
+
+fn json_answer(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn message(status: StatusCode, text: &str) -> Response {
+    json_answer(
+        status,
+        json!({"message": text, "documentation_url": "https://docs.github.com/rest", "status": status.as_str()}),
+    )
+}
+
+fn query(uri: &Uri) -> HashMap<String, String> {
+    uri.query()
+        .unwrap_or_default()
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(k, v)| {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+/// An ETag for a body, and 304 when the client already has it.
+fn with_etag(headers: &HeaderMap, content: &str, response: impl FnOnce() -> Response) -> Response {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    content.hash(&mut hasher);
+    let etag = format!("\"{:016x}\"", hasher.finish());
+    if header_str(headers, header::IF_NONE_MATCH).as_deref() == Some(etag.as_str()) {
+        return (StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response();
+    }
+    let mut response = response();
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag.parse().unwrap());
+    response
+}
+
+enum Caller {
+    Token,
+    App,
+    Nobody,
+}
+
+fn caller(model: &Model, headers: &HeaderMap) -> Caller {
+    let Some(value) = header_str(headers, header::AUTHORIZATION) else {
+        return Caller::Nobody;
+    };
+    let credential = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("token "))
+        .unwrap_or("");
+    if credential == TOKEN || model.installation_tokens.iter().any(|t| t == credential) {
+        return Caller::Token;
+    }
+    // A GitHub App JWT: three parts, issued by our app id.
+    let parts: Vec<&str> = credential.split('.').collect();
+    if parts.len() == 3 {
+        use base64::Engine;
+        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[1])
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Value>(&bytes).ok());
+        if let Some(claims) = claims
+            && (claims["iss"] == json!(APP_ID) || claims["iss"] == json!(APP_ID.to_string()))
+        {
+            return Caller::App;
+        }
+    }
+    Caller::Nobody
+}
+
+fn answer(
+    model: &mut Model,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Response {
+    let segments: Vec<String> = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .collect();
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let who = caller(model, headers);
+    match (&who, method, segments.as_slice()) {
+        (Caller::App, &Method::POST, ["app", "installations", id, "access_tokens"]) => {
+            if *id != INSTALLATION_ID.to_string() {
+                return message(StatusCode::NOT_FOUND, "Not Found");
+            }
+            let token = format!("ghs_installation{}", model.installation_tokens.len() + 1);
+            model.installation_tokens.push(token.clone());
+            let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(1);
+            json_answer(
+                StatusCode::CREATED,
+                json!({"token": token, "expires_at": expires.to_string(), "permissions": {"deployments": "write", "contents": "read", "statuses": "read"}, "repository_selection": "all"}),
+            )
+        }
+        (Caller::App, &Method::GET, ["repos", owner, name, "installation"]) => {
+            if !model
+                .repos
+                .contains_key(&format!("{owner}/{name}").to_lowercase())
+            {
+                return message(StatusCode::NOT_FOUND, "Not Found");
+            }
+            json_answer(
+                StatusCode::OK,
+                json!({"id": INSTALLATION_ID, "app_id": APP_ID, "target_type": "Organization"}),
+            )
+        }
+        (Caller::Token, _, ["repos", owner, name, rest @ ..]) => {
+            let full = format!("{owner}/{name}").to_lowercase();
+            if !model.repos.contains_key(&full) {
+                return message(StatusCode::NOT_FOUND, "Not Found");
+            }
+            repo_answer(model, &full, method, uri, headers, body, rest)
+        }
+        _ => message(StatusCode::UNAUTHORIZED, "Bad credentials"),
+    }
+}
+
+fn resolve(repo: &Repo, git_ref: &str) -> Option<String> {
+    if let Some(sha) = repo
+        .branches
+        .get(git_ref)
+        .or_else(|| repo.tags.get(git_ref))
+    {
+        return Some(sha.clone());
+    }
+    let known = repo
+        .branches
+        .values()
+        .chain(repo.tags.values())
+        .any(|sha| sha == git_ref);
+    (known && git_ref.len() == 40).then(|| git_ref.to_owned())
+}
+
+fn repo_answer(
+    model: &mut Model,
+    full: &str,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    rest: &[&str],
+) -> Response {
+    let repo = &model.repos[full];
+    let accept = header_str(headers, header::ACCEPT).unwrap_or_default();
+    match (method, rest) {
+        (&Method::GET, []) => {
+            let (owner, name) = full.split_once('/').unwrap();
+            let body = json!({"id": 1296269, "name": name, "full_name": full, "owner": {"login": owner}, "private": false, "default_branch": repo.default_branch});
+            with_etag(headers, &body.to_string(), || {
+                json_answer(StatusCode::OK, body.clone())
+            })
+        }
+        (&Method::GET, ["contents", path @ ..]) => {
+            let branch = query(uri)
+                .get("ref")
+                .cloned()
+                .unwrap_or_else(|| repo.default_branch.clone());
+            match repo.files.get(&(branch, path.join("/"))) {
+                Some(text) if accept.contains("raw") => with_etag(headers, text, || {
+                    (StatusCode::OK, text.clone()).into_response()
+                }),
+                Some(_) => message(
+                    StatusCode::NOT_ACCEPTABLE,
+                    "the fake serves file contents raw only",
+                ),
+                None => message(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        (&Method::GET, ["commits", tail @ ..]) => commits_answer(repo, &accept, tail),
+        (&Method::GET, ["deployments"]) => {
+            let q = query(uri);
+            let per_page: usize = q.get("per_page").and_then(|n| n.parse().ok()).unwrap_or(30);
+            let list: Vec<Value> = model
+                .deployments
+                .iter()
+                .rev()
+                .filter(|d| d.repo == full)
+                .filter(|d| {
+                    ["ref", "sha", "environment", "task"]
+                        .iter()
+                        .all(|key| q.get(*key).is_none_or(|v| d.json[*key] == json!(v)))
+                })
+                .take(per_page)
+                .map(|d| d.json.clone())
+                .collect();
+            json_answer(StatusCode::OK, Value::Array(list))
+        }
+        (&Method::POST, ["deployments"]) => create_deployment(model, full, body),
+        (&Method::GET, ["deployments", id, "statuses"]) => {
+            let per_page: usize = query(uri)
+                .get("per_page")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(30);
+            match model
+                .deployments
+                .iter()
+                .find(|d| d.repo == full && id.parse::<i64>().is_ok_and(|id| d.json["id"] == id))
+            {
+                Some(d) => json_answer(
+                    StatusCode::OK,
+                    Value::Array(d.statuses.iter().rev().take(per_page).cloned().collect()),
+                ),
+                None => message(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        (&Method::POST, ["deployments", id, "statuses"]) => create_status(model, full, id, body),
+        _ => message(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+fn commits_answer(repo: &Repo, accept: &str, tail: &[&str]) -> Response {
+    let (git_ref, what) = match tail {
+        [head @ .., "status"] if !head.is_empty() => (head.join("/"), "status"),
+        [head @ .., "check-runs"] if !head.is_empty() => (head.join("/"), "check-runs"),
+        all => (all.join("/"), "commit"),
+    };
+    let Some(sha) = resolve(repo, &git_ref) else {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("No commit found for SHA: {git_ref}"),
+        );
+    };
+    match what {
+        "status" => {
+            let statuses: Vec<Value> = repo
+                .statuses
+                .get(&sha)
+                .into_iter()
+                .flatten()
+                .map(|(context, state)| json!({"context": context, "state": state, "description": null, "target_url": null}))
+                .collect();
+            json_answer(
+                StatusCode::OK,
+                json!({"state": "pending", "sha": sha, "total_count": statuses.len(), "statuses": statuses}),
+            )
+        }
+        "check-runs" => {
+            let runs: Vec<Value> = repo
+                .check_runs
+                .get(&sha)
+                .into_iter()
+                .flatten()
+                .map(|(name, status, conclusion)| json!({"name": name, "status": status, "conclusion": conclusion, "head_sha": sha}))
+                .collect();
+            json_answer(
+                StatusCode::OK,
+                json!({"total_count": runs.len(), "check_runs": runs}),
+            )
+        }
+        _ if accept.contains("sha") => (StatusCode::OK, sha).into_response(),
+        _ => json_answer(StatusCode::OK, json!({"sha": sha})),
+    }
+}
+
+fn create_deployment(model: &mut Model, full: &str, body: &[u8]) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return message(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+    };
+    let Some(git_ref) = request["ref"].as_str() else {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Invalid request.\n\n\"ref\" wasn't supplied.",
+        );
+    };
+    let repo = model.repos.get_mut(full).unwrap();
+    let Some(sha) = resolve(repo, git_ref) else {
+        return message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &format!("No ref found for: {git_ref}"),
+        );
+    };
+    let auto_merge = request["auto_merge"].as_bool().unwrap_or(true);
+    if auto_merge && repo.needs_merge.remove(git_ref) {
+        let message_text = format!(
+            "Auto-merged {} into {git_ref} on deployment.",
+            repo.default_branch
+        );
+        return json_answer(StatusCode::ACCEPTED, json!({"message": message_text}));
+    }
+    let mut contexts: Vec<(String, String)> = repo.statuses.get(&sha).cloned().unwrap_or_default();
+    for (name, status, conclusion) in repo.check_runs.get(&sha).into_iter().flatten() {
+        let state = match (status.as_str(), conclusion.as_deref()) {
+            ("completed", Some("success" | "neutral" | "skipped")) => "success",
+            ("completed", _) => "failure",
+            _ => "pending",
+        };
+        contexts.push((name.clone(), state.to_owned()));
+    }
+    let required: Vec<(String, String)> = match request.get("required_contexts") {
+        None => contexts,
+        Some(list) => list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(|name| {
+                let state = contexts
+                    .iter()
+                    .find(|(c, _)| c == name)
+                    .map_or("pending", |(_, s)| s.as_str());
+                (name.to_owned(), state.to_owned())
+            })
+            .collect(),
+    };
+    if required.iter().any(|(_, state)| state != "success") {
+        let listed: Vec<Value> = required
+            .iter()
+            .map(|(c, s)| json!({"context": c, "state": s}))
+            .collect();
+        return json_answer(
+            StatusCode::CONFLICT,
+            json!({"message": format!("Conflict: Commit status checks failed for {git_ref}."),
+                   "errors": [{"contexts": listed, "resource": "Deployment", "field": "required_contexts", "code": "invalid"}],
+                   "documentation_url": "https://docs.github.com/rest/deployments/deployments#create-a-deployment"}),
+        );
+    }
+    model.next_id += 1;
+    let id = model.next_id;
+    let fixture: Value = serde_json::from_str(DEPLOYMENT_FIXTURE).unwrap();
+    let mut json = fixture["deployment"].clone();
+    let now = jiff::Timestamp::now().to_string();
+    let url = format!("https://api.github.com/repos/{full}/deployments/{id}");
+    let environment = request["environment"].as_str().unwrap_or("production");
+    for (key, value) in [
+        ("url", json!(url)),
+        ("id", json!(id)),
+        ("sha", json!(sha)),
+        ("ref", json!(git_ref)),
+        ("task", json!(request["task"].as_str().unwrap_or("deploy"))),
+        (
+            "payload",
+            request.get("payload").cloned().unwrap_or(json!({})),
+        ),
+        ("original_environment", json!(environment)),
+        ("environment", json!(environment)),
+        (
+            "description",
+            request.get("description").cloned().unwrap_or(Value::Null),
+        ),
+        ("created_at", json!(now)),
+        ("updated_at", json!(now)),
+        ("statuses_url", json!(format!("{url}/statuses"))),
+        (
+            "transient_environment",
+            json!(request["transient_environment"].as_bool().unwrap_or(false)),
+        ),
+        (
+            "production_environment",
+            json!(
+                request["production_environment"]
+                    .as_bool()
+                    .unwrap_or(environment == "production")
+            ),
+        ),
+    ] {
+        json[key] = value;
+    }
+    json["creator"]["login"] = json!("hoist-bot");
+    model.deployments.push(StoredDeployment {
+        repo: full.to_owned(),
+        json: json.clone(),
+        request,
+        statuses: Vec::new(),
+    });
+    json_answer(StatusCode::CREATED, json)
+}
+
+fn create_status(model: &mut Model, full: &str, id: &str, body: &[u8]) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return message(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+    };
+    let Some(deployment) = model
+        .deployments
+        .iter_mut()
+        .find(|d| d.repo == full && id.parse::<i64>().is_ok_and(|id| d.json["id"] == id))
+    else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let states = [
+        "error",
+        "failure",
+        "inactive",
+        "in_progress",
+        "queued",
+        "pending",
+        "success",
+    ];
+    let Some(state) = request["state"].as_str().filter(|s| states.contains(s)) else {
+        return message(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+    };
+    if request["description"]
+        .as_str()
+        .is_some_and(|d| d.chars().count() > 140)
+    {
+        return json_answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": "Validation Failed", "errors": [{"resource": "DeploymentStatus", "code": "custom", "field": "description", "message": "description is too long (maximum is 140 characters)"}]}),
+        );
+    }
+    let fixture: Value = serde_json::from_str(STATUS_FIXTURE).unwrap();
+    let mut status = fixture["deployment_status"].clone();
+    status["id"] = json!(deployment.statuses.len() + 1);
+    status["state"] = json!(state);
+    status["description"] = request.get("description").cloned().unwrap_or(Value::Null);
+    status["log_url"] = request.get("log_url").cloned().unwrap_or(Value::Null);
+    status["target_url"] = request.get("log_url").cloned().unwrap_or(Value::Null);
+    status["environment_url"] = request
+        .get("environment_url")
+        .cloned()
+        .unwrap_or(Value::Null);
+    deployment.statuses.push(status.clone());
+    json_answer(StatusCode::CREATED, status)
+}
