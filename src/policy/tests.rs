@@ -232,3 +232,19 @@ fn alias_bombs_are_refused() {
     let message = problem(&text);
     assert!(message.contains("repetition limit exceeded"), "{message}");
 }
+
+proptest::proptest! {
+    /// Whatever the file holds, loading it answers (no panic), and a
+    /// refusal points inside the file.
+    #[test]
+    fn no_file_panics_the_loader(text in "(staging:|\\n|  |- |environment: |payload:|\\$\\{\\{|\\}\\}|pr|&a |\\*a|\\[|\\]|\\{|\\}|#|\"|'|[a-z_]{1,12}|\\PC)*") {
+        if let Err(diagnostics) = load("deploy.yml", &text) {
+            proptest::prop_assert!(!diagnostics.is_empty());
+            let lines = text.lines().count().max(1) + 1;
+            for diagnostic in diagnostics {
+                proptest::prop_assert!(diagnostic.line >= 1 && diagnostic.line <= lines, "{diagnostic} in {text:?}");
+                proptest::prop_assert!(diagnostic.column >= 1);
+            }
+        }
+    }
+}
