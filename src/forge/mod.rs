@@ -147,8 +147,21 @@ pub struct DeploymentFilter {
     pub environment: Option<String>,
     pub sha: Option<Sha>,
     pub task: Option<String>,
-    /// At most this many (newest first).
+    /// At most this many (newest first); 0 means GitHub's default page.
     pub limit: usize,
+}
+
+impl DeploymentFilter {
+    /// GitHub's default page size, for `limit: 0`.
+    pub const DEFAULT_LIMIT: usize = 30;
+
+    /// The number of deployments to return.
+    pub fn effective_limit(&self) -> usize {
+        match self.limit {
+            0 => Self::DEFAULT_LIMIT,
+            n => n,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

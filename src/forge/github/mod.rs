@@ -362,10 +362,7 @@ impl Forge for GitHubForge {
         repo: &RepoName,
         filter: &DeploymentFilter,
     ) -> Result<Vec<Deployment>, ForgeError> {
-        let limit = match filter.limit {
-            0 => 30,
-            n => n.min(MAX_PAGE),
-        };
+        let limit = filter.effective_limit().min(MAX_PAGE);
         let mut path = format!("/repos/{repo}/deployments?per_page={limit}");
         if let Some(environment) = &filter.environment {
             path.push_str(&format!(

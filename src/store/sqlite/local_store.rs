@@ -10,9 +10,6 @@ use crate::domain::{DeploymentId, DeploymentState, RepoName, Sha};
 use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus};
 use crate::store::{LocalForgeStore, StoreResult};
 
-/// GitHub's default page size, used when a filter asks for `limit: 0`.
-const DEFAULT_LIST_LIMIT: i64 = 30;
-
 /// Every column of a [`Deployment`], with its latest state.
 const SELECT_DEPLOYMENT: &str = "SELECT d.id, d.git_ref, d.sha, d.task, d.environment, \
      d.description, d.creator, d.created_at, d.payload, d.transient_environment, \
@@ -175,10 +172,7 @@ impl LocalForgeStore for SqliteStore {
         if let Some(task) = &filter.task {
             query = query.bind(task);
         }
-        let limit = match filter.limit {
-            0 => DEFAULT_LIST_LIMIT,
-            n => i64::try_from(n).unwrap_or(i64::MAX),
-        };
+        let limit = i64::try_from(filter.effective_limit()).unwrap_or(i64::MAX);
         let rows = query
             .bind(limit)
             .fetch_all(&self.pool)
