@@ -29,6 +29,8 @@ pub struct Hoist {
     pub metrics: Metrics,
     /// Wakes the outbox worker when a reply is queued.
     pub(crate) outbox_wakeup: Notify,
+    /// Wakes the inbox worker when a webhook delivery is stored.
+    pub(crate) inbox_wakeup: Notify,
     /// Runs in flight, so [`Hoist::settle`] can wait.
     tasks: TaskTracker,
     /// Held (shared) by every command being answered; the event pump
@@ -78,6 +80,7 @@ impl Hoist {
             runner,
             metrics: Metrics::default(),
             outbox_wakeup: Notify::new(),
+            inbox_wakeup: Notify::new(),
             tasks: TaskTracker::new(),
             answering: tokio::sync::RwLock::new(()),
             events: sink,

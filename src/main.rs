@@ -11,6 +11,7 @@ use tracing_subscriber::EnvFilter;
 use hoist::app::Hoist;
 use hoist::config::Config;
 use hoist::{chat, demo, policy, server};
+use tokio_util::sync::CancellationToken;
 
 /// Where `hoist check` looks when no file is given.
 const DEFAULT_DEPLOY_YML: &str = ".github/deploy.yml";
@@ -91,10 +92,15 @@ async fn run(command: Commands) -> anyhow::Result<()> {
                 .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
             tracing::info!(%listen, "hoist is serving");
             tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
-            tokio::select! {
+            let stop = CancellationToken::new();
+            let inbox = tokio::spawn(Arc::clone(&built.hoist).run_inbox_until(stop.clone()));
+            let result = tokio::select! {
                 result = server::serve(built.hoist, listener) => result,
                 _ = tokio::signal::ctrl_c() => Ok(()),
-            }
+            };
+            stop.cancel();
+            inbox.await?;
+            result
         }
         Commands::Check { file } => check(file.as_deref()),
     }

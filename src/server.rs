@@ -3,23 +3,28 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::app::Hoist;
 use crate::domain::{DeploymentId, RepoName};
+use crate::forge::github::webhook;
 use crate::store::{DeploymentKey, LogStream};
 
 /// No endpoint of hoist needs a larger body; bigger requests get 413.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// GitHub's delivery ids are GUIDs; anything much longer is not one.
+const MAX_DELIVERY_ID: usize = 100;
 
 pub fn router(hoist: Arc<Hoist>) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
+        .route("/github/webhooks", post(github_webhook))
         .route(
             "/deployments/{forge}/{owner}/{repo}/{id}/log",
             get(deployment_log),
@@ -47,6 +52,77 @@ async fn metrics(State(hoist): State<Arc<Hoist>>) -> Response {
         hoist.metrics.render(),
     )
         .into_response()
+}
+
+/// A GitHub webhook: checked, stored, acknowledged; handled afterwards by
+/// the inbox worker. A redelivery (same `X-GitHub-Delivery`) is
+/// acknowledged and ignored.
+async fn github_webhook(
+    State(hoist): State<Arc<Hoist>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let Some(secret) = &hoist.config.github.webhook_secret else {
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "hoist has no github.webhook_secret, so it accepts no webhooks",
+        );
+    };
+    if let Err(error) = webhook::verify_signature(secret, &body, header("x-hub-signature-256")) {
+        return text(StatusCode::UNAUTHORIZED, &error.to_string());
+    }
+    let (Some(event), Some(delivery)) = (header("x-github-event"), header("x-github-delivery"))
+    else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "X-GitHub-Event and X-GitHub-Delivery are required",
+        );
+    };
+    if delivery.is_empty() || delivery.len() > MAX_DELIVERY_ID {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "X-GitHub-Delivery is not a delivery id",
+        );
+    }
+    if event == "ping" {
+        return text(StatusCode::OK, "pong");
+    }
+    if !webhook::is_handled(event) {
+        return text(
+            StatusCode::ACCEPTED,
+            &format!("ignored: hoist does not handle `{event}` events"),
+        );
+    }
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    match hoist
+        .store
+        .store_webhook("github", delivery, event, body)
+        .await
+    {
+        Ok(true) => {
+            hoist.inbox_wakeup.notify_one();
+            text(StatusCode::ACCEPTED, "stored")
+        }
+        Ok(false) => text(
+            StatusCode::OK,
+            "already stored: this delivery was received before",
+        ),
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                delivery,
+                "cannot store a webhook delivery"
+            );
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hoist could not store the delivery; redeliver it from GitHub",
+            )
+        }
+    }
 }
 
 /// A run's output as plain text, one line per line the command printed.

@@ -6,7 +6,6 @@
 mod support;
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use hoist::app::Hoist;
 use hoist::chat::{ChatAdapter, DeliveryError, Inbound, Reply};
@@ -15,7 +14,6 @@ use hoist::domain::{Actor, Origin, Platform, RepoName};
 use hoist::forge::DeploymentFilter;
 use hoist::relay::Outbox;
 use support::repository;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 const DEPLOY_YML: &str = "staging:\n  required_contexts: []\n";
@@ -192,25 +190,8 @@ async fn in_a_pull_request_the_first_word_may_be_a_ref() {
     running.replies().await;
 }
 
-/// A plain HTTP/1.1 GET; the status code and body.
 async fn get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: hoist\r\nConnection: close\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        stream.read_to_string(&mut response),
-    )
-    .await
-    .expect("the server answers")
-    .unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    support::http(address, "GET", path, &[], b"").await
 }
 
 #[tokio::test]

@@ -11,6 +11,8 @@
 //! through the outbox, so a crash between deciding and sending loses
 //! nothing.
 
+mod inbox;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

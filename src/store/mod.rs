@@ -84,8 +84,49 @@ pub struct OutboxItem {
     pub attempts: u32,
 }
 
+/// A stored webhook delivery waiting to be handled.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxItem {
+    pub id: i64,
+    /// Who sent it: `github`.
+    pub source: String,
+    /// The event name (`deployment_status`).
+    pub event: String,
+    pub body: String,
+    /// Including this one.
+    pub attempts: u32,
+}
+
+/// Webhook deliveries: stored before they are acknowledged, handled after.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Inbox: Send + Sync + 'static {
+    /// Stores a delivery. Returns `false` when this (source, delivery id)
+    /// was stored before: a redelivery, acknowledged and ignored.
+    async fn store_webhook(
+        &self,
+        source: &str,
+        delivery_id: &str,
+        event: &str,
+        body: &str,
+    ) -> StoreResult<bool>;
+
+    /// Deliveries due for handling, oldest first, leased to the caller
+    /// until `lease_until` (a worker that dies releases them by expiry).
+    /// A delivery is tried at most `max_attempts` times.
+    async fn claim_webhooks(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        max_attempts: u32,
+        limit: usize,
+    ) -> StoreResult<Vec<InboxItem>>;
+
+    /// Handled, for better or worse: `error` says why it was dropped.
+    async fn webhook_processed(&self, id: i64, error: Option<&str>) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait Store: Inbox + Send + Sync + 'static {
     /// Remembers which conversation asked for a deployment. Recording the
     /// same deployment again is a no-op.
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()>;

@@ -7,6 +7,7 @@
 //! are unix milliseconds, JSON is TEXT, repositories are lower case.
 
 mod core_store;
+mod inbox;
 mod local_store;
 
 use std::str::FromStr;

@@ -236,6 +236,26 @@ impl FakeGitHub {
             .collect()
     }
 
+    /// The ids of a repository's deployments, oldest first.
+    pub fn deployment_ids(&self, repo: &str) -> Vec<i64> {
+        self.model()
+            .deployments
+            .iter()
+            .filter(|d| d.repo == repo.to_lowercase())
+            .filter_map(|d| d.json["id"].as_i64())
+            .collect()
+    }
+
+    /// A deployment as GitHub shows it (and sends it in webhooks).
+    pub fn deployment_json(&self, id: i64) -> Value {
+        self.model()
+            .deployments
+            .iter()
+            .find(|d| d.json["id"] == id)
+            .map(|d| d.json.clone())
+            .unwrap_or(Value::Null)
+    }
+
     /// The statuses posted to a deployment, oldest first.
     pub fn statuses(&self, id: i64) -> Vec<Value> {
         self.model()

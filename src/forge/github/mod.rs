@@ -6,6 +6,7 @@
 //! its endpoint and each answer to a result or a clear [`ForgeError`].
 
 mod client;
+pub mod webhook;
 mod wire;
 
 use std::collections::HashMap;

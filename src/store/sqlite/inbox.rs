@@ -1,0 +1,94 @@
+//! [`Inbox`] on SQLite: webhook deliveries stored before acknowledgement.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use super::{SqliteStore, millis};
+use crate::store::{Inbox, InboxItem, StoreResult};
+
+#[derive(sqlx::FromRow)]
+struct InboxRow {
+    id: i64,
+    source: String,
+    event: String,
+    body: String,
+    attempts: i64,
+}
+
+#[async_trait]
+impl Inbox for SqliteStore {
+    async fn store_webhook(
+        &self,
+        source: &str,
+        delivery_id: &str,
+        event: &str,
+        body: &str,
+    ) -> StoreResult<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO webhook_inbox (source, delivery_id, event, body, received_at) \
+             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(source)
+        .bind(delivery_id)
+        .bind(event)
+        .bind(body)
+        .bind(millis(Timestamp::now()))
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("cannot store {source} delivery {delivery_id}"))?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        max_attempts: u32,
+        limit: usize,
+    ) -> StoreResult<Vec<InboxItem>> {
+        // One statement: SQLite runs it under the write lock, so two
+        // workers never lease the same delivery.
+        let rows: Vec<InboxRow> = sqlx::query_as(
+            "UPDATE webhook_inbox SET lease_until = ?, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM webhook_inbox \
+                 WHERE processed_at IS NULL AND attempts < ? \
+                 AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT ?) \
+             RETURNING id, source, event, body, attempts",
+        )
+        .bind(millis(lease_until))
+        .bind(i64::from(max_attempts))
+        .bind(millis(now))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .context("cannot claim webhook deliveries")?;
+        let mut items: Vec<InboxItem> = rows
+            .into_iter()
+            .map(|row| InboxItem {
+                id: row.id,
+                source: row.source,
+                event: row.event,
+                body: row.body,
+                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
+            })
+            .collect();
+        // RETURNING gives no order guarantee; deliveries are handled in
+        // the order they arrived.
+        items.sort_by_key(|item| item.id);
+        Ok(items)
+    }
+
+    async fn webhook_processed(&self, id: i64, error: Option<&str>) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE webhook_inbox SET processed_at = ?, lease_until = NULL, last_error = ? WHERE id = ?",
+        )
+        .bind(millis(Timestamp::now()))
+        .bind(error)
+        .bind(id)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("cannot mark webhook delivery {id} processed"))?;
+        Ok(())
+    }
+}
