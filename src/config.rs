@@ -46,6 +46,10 @@ pub struct Config {
     /// Chat name -> app.
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
+    /// Chat user id (Slack `U…`, Discord snowflake) -> GitHub login, so
+    /// deployments and the audit log name a real person.
+    #[serde(default)]
+    pub users: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize)]

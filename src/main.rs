@@ -9,7 +9,10 @@ use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
 use hoist::app::Hoist;
+use hoist::chat::ChatAdapter;
+use hoist::chat::slack::SlackAdapter;
 use hoist::config::Config;
+use hoist::relay::Outbox;
 use hoist::{chat, demo, policy, server};
 use tokio_util::sync::CancellationToken;
 
@@ -94,16 +97,30 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
             let stop = CancellationToken::new();
             let inbox = tokio::spawn(Arc::clone(&built.hoist).run_inbox_until(stop.clone()));
+            let outbox = Outbox::new(chat_adapters(&built.hoist.config)?);
+            let outbox = tokio::spawn(outbox.run_until(Arc::clone(&built.hoist), stop.clone()));
             let result = tokio::select! {
                 result = server::serve(built.hoist, listener) => result,
                 _ = tokio::signal::ctrl_c() => Ok(()),
             };
             stop.cancel();
             inbox.await?;
+            outbox.await?;
             result
         }
         Commands::Check { file } => check(file.as_deref()),
     }
+}
+
+/// The chat platforms hoist can deliver replies to, from the config.
+fn chat_adapters(config: &Config) -> anyhow::Result<Vec<Arc<dyn ChatAdapter>>> {
+    let mut adapters: Vec<Arc<dyn ChatAdapter>> = Vec::new();
+    if let Some(token) = &config.slack.bot_token {
+        let slack = SlackAdapter::new(&config.slack.api_url, token)
+            .context("slack: cannot set up the Web API client")?;
+        adapters.push(Arc::new(slack));
+    }
+    Ok(adapters)
 }
 
 fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {

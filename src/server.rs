@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::app::Hoist;
+use crate::chat::slack::{self, SlashCommand};
 use crate::domain::{DeploymentId, RepoName};
 use crate::forge::github::webhook;
 use crate::store::{DeploymentKey, LogStream};
@@ -25,6 +26,7 @@ pub fn router(hoist: Arc<Hoist>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/github/webhooks", post(github_webhook))
+        .route("/slack/commands", post(slack_command))
         .route(
             "/deployments/{forge}/{owner}/{repo}/{id}/log",
             get(deployment_log),
@@ -120,6 +122,63 @@ async fn github_webhook(
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "hoist could not store the delivery; redeliver it from GitHub",
+            )
+        }
+    }
+}
+
+/// A Slack slash command: checked, stored under its trigger id, and
+/// acknowledged at once (Slack allows three seconds); the inbox worker
+/// runs it and the answer comes through the outbox.
+async fn slack_command(
+    State(hoist): State<Arc<Hoist>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let Some(secret) = &hoist.config.slack.signing_secret else {
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "hoist has no slack.signing_secret, so it accepts no Slack requests",
+        );
+    };
+    let now = jiff::Timestamp::now().as_second();
+    if let Err(error) = slack::verify_signature(
+        secret,
+        header("x-slack-signature"),
+        header("x-slack-request-timestamp"),
+        &body,
+        now,
+    ) {
+        return text(StatusCode::UNAUTHORIZED, &error.to_string());
+    }
+    let command = match SlashCommand::parse(&body) {
+        Ok(command) => command,
+        Err(error) => return text(StatusCode::BAD_REQUEST, &error),
+    };
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    let key = format!("{}:{}", command.team_id, command.trigger_id);
+    match hoist
+        .store
+        .store_webhook("slack", &key, "slash_command", body)
+        .await
+    {
+        Ok(_) => {
+            hoist.inbox_wakeup.notify_one();
+            let ack = serde_json::json!({
+                "response_type": "ephemeral",
+                "text": format!("Working on `{}`…", command.command_text()),
+            });
+            axum::Json(ack).into_response()
+        }
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "cannot store a slash command");
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hoist could not take the command; please try again",
             )
         }
     }

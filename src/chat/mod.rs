@@ -2,6 +2,7 @@
 //! delivers [`Reply`] back. The core sees only these two types.
 
 pub mod shell;
+pub mod slack;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,11 @@ pub struct Inbound {
 pub struct Reply {
     pub origin: Origin,
     pub text: String,
+    /// For the person who asked alone (a Slack ephemeral message): a
+    /// mistake or a refusal is nobody else's business. Platforms without
+    /// such messages show it in the conversation.
+    #[serde(default)]
+    pub only_asker: bool,
 }
 
 /// Why a reply could not be delivered.

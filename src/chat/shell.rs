@@ -101,6 +101,7 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
         let waiting = Reply {
             origin,
             text: "Waiting for running deployments to finish...".into(),
+            only_asker: false,
         };
         hoist.reply(&waiting, None).await?;
     }

@@ -8,6 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Hoist;
+use crate::chat::slack::SlashCommand;
 use crate::forge::ForgeEvent;
 use crate::forge::github::webhook;
 use crate::store::InboxItem;
@@ -51,7 +52,24 @@ impl Hoist {
     }
 
     async fn handle_webhook(&self, item: &InboxItem) -> Result<(), Handling> {
-        let event = webhook::parse_event(&item.event, &item.body).map_err(Handling::Dropped)?;
+        match (item.source.as_str(), item.event.as_str()) {
+            ("github", event) => self.handle_github_event(event, &item.body).await,
+            ("slack", "slash_command") => {
+                let command =
+                    SlashCommand::parse(item.body.as_bytes()).map_err(Handling::Dropped)?;
+                self.handle(command.inbound(&self.config.users))
+                    .await
+                    .map(drop)
+                    .map_err(Handling::Retry)
+            }
+            (source, event) => Err(Handling::Dropped(format!(
+                "no handler for {source} `{event}`"
+            ))),
+        }
+    }
+
+    async fn handle_github_event(&self, event: &str, body: &str) -> Result<(), Handling> {
+        let event = webhook::parse_event(event, body).map_err(Handling::Dropped)?;
         match event {
             ForgeEvent::DeploymentStatus {
                 repo,

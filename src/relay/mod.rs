@@ -88,6 +88,7 @@ impl Hoist {
         let reply = Reply {
             origin,
             text: status_line(&app, deployment, status),
+            only_asker: false,
         };
         let dedupe = format!(
             "status:{}:{repo}:{}:{}:{}",

@@ -61,6 +61,8 @@ impl Hoist {
             &Reply {
                 origin: inbound.origin.clone(),
                 text: outcome.detail.clone(),
+                // Only a deployment concerns the whole conversation.
+                only_asker: outcome.kind != "deployed",
             },
             Some(&format!("answer:{}", inbound.request_key)),
         )

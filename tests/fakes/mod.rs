@@ -4,3 +4,4 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod github;
+pub mod slack;

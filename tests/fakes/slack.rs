@@ -1,0 +1,143 @@
+//! A fake Slack Web API: `chat.postMessage` and `chat.postEphemeral`,
+//! recording what hoist sent, checking the bot token, and answering 429
+//! with `Retry-After` or 500 when told to.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde_json::{Value, json};
+
+pub const BOT_TOKEN: &str = "xoxb-fake-bot-token-0000";
+
+/// A message hoist sent.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    /// `chat.postMessage` or `chat.postEphemeral`.
+    pub method: String,
+    pub channel: String,
+    /// Set for ephemeral messages.
+    pub user: Option<String>,
+    pub text: String,
+}
+
+#[derive(Default)]
+struct Model {
+    sent: Vec<Sent>,
+    /// Answers for the next calls, in order: (status, Retry-After).
+    scripted: Vec<(u16, Option<u64>)>,
+    refused: usize,
+}
+
+pub struct FakeSlack {
+    address: SocketAddr,
+    model: Arc<Mutex<Model>>,
+}
+
+impl FakeSlack {
+    pub async fn start() -> Self {
+        let model = Arc::new(Mutex::new(Model::default()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let app = Router::new()
+            .route("/api/{method}", post(method))
+            .with_state(Arc::clone(&model));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { address, model }
+    }
+
+    /// The Web API base URL (`slack.api_url`).
+    pub fn api_url(&self) -> String {
+        format!("http://{}/api", self.address)
+    }
+
+    /// The next call is answered `status` (with `Retry-After` if given).
+    pub fn answer_next(&self, status: u16, retry_after: Option<u64>) {
+        self.model
+            .lock()
+            .unwrap()
+            .scripted
+            .push((status, retry_after));
+    }
+
+    pub fn sent(&self) -> Vec<Sent> {
+        self.model.lock().unwrap().sent.clone()
+    }
+
+    /// Calls answered with an error (scripted or a bad token).
+    pub fn refused(&self) -> usize {
+        self.model.lock().unwrap().refused
+    }
+
+    /// Waits until a sent message contains `needle` (or fails after 10 s).
+    pub async fn wait_for(&self, needle: &str) -> Sent {
+        for _ in 0..200 {
+            if let Some(sent) = self.sent().into_iter().find(|s| s.text.contains(needle)) {
+                return sent;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("Slack never got {needle:?}; it got {:#?}", self.sent());
+    }
+}
+
+async fn method(
+    State(model): State<Arc<Mutex<Model>>>,
+    Path(method): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let mut model = model.lock().unwrap();
+    let authorized = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        == Some(&format!("Bearer {BOT_TOKEN}"));
+    if !authorized {
+        model.refused += 1;
+        return axum::Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
+    }
+    if !model.scripted.is_empty() {
+        let (status, retry_after) = model.scripted.remove(0);
+        model.refused += 1;
+        let mut response = (
+            StatusCode::from_u16(status).unwrap(),
+            axum::Json(json!({"ok": false, "error": "ratelimited"})),
+        )
+            .into_response();
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, seconds.into());
+        }
+        return response;
+    }
+    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
+        return axum::Json(json!({"ok": false, "error": "invalid_json"})).into_response();
+    };
+    let channel = request["channel"].as_str().unwrap_or_default().to_owned();
+    let text = request["text"].as_str().unwrap_or_default().to_owned();
+    let ts = format!("1700000000.{:06}", model.sent.len() + 1);
+    match method.as_str() {
+        "chat.postMessage" | "chat.postEphemeral" => {
+            model.sent.push(Sent {
+                method: method.clone(),
+                channel: channel.clone(),
+                user: request["user"].as_str().map(str::to_owned),
+                text: text.clone(),
+            });
+            if method == "chat.postMessage" {
+                axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": text, "ts": ts}}))
+                    .into_response()
+            } else {
+                axum::Json(json!({"ok": true, "message_ts": ts})).into_response()
+            }
+        }
+        _ => axum::Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
+    }
+}

@@ -1,0 +1,240 @@
+//! The main path with the real binary: a signed Slack slash command
+//! creates a deployment at the fake GitHub, and a signed
+//! `deployment_status` webhook reaches the Slack conversation, each once.
+
+mod fakes;
+mod support;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fakes::github::{FakeGitHub, TOKEN};
+use fakes::slack::{BOT_TOKEN, FakeSlack};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+use support::http;
+
+const MAIN: &str = "1111111111111111111111111111111111111111";
+const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";
+const WEBHOOK_SECRET: &str = "github-webhook-secret-for-tests";
+const STATUS_FIXTURE: &str = include_str!("fixtures/github/deployment_status.created.json");
+
+struct Serving {
+    _dir: tempfile::TempDir,
+    github: FakeGitHub,
+    slack: FakeSlack,
+    address: SocketAddr,
+    process: tokio::process::Child,
+}
+
+async fn serve() -> Serving {
+    let github = FakeGitHub::start().await;
+    github.add_repo("acme/api", "main", MAIN);
+    github.set_file(
+        "acme/api",
+        "main",
+        ".github/deploy.yml",
+        "staging:\n  required_contexts: []\n",
+    );
+    let slack = FakeSlack::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A free port for hoist: bind, read, release.
+    let address = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join("hoist.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[server]\nlisten = \"{address}\"\npublic_url = \"http://{address}\"\n\
+             [store]\nurl = \"sqlite://{db}\"\n[forge]\nkind = \"github\"\n\
+             [github]\napi_url = \"{github}\"\n[slack]\napi_url = \"{slack}\"\n\
+             [users]\nU0ADA = \"ada-gh\"\n[apps.api]\nrepo = \"acme/api\"\n",
+            db = dir.path().join("hoist.db").display(),
+            github = github.url(),
+            slack = slack.api_url(),
+        ),
+    )
+    .unwrap();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
+    command
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("HOIST_GITHUB__TOKEN", TOKEN)
+        .env("HOIST_GITHUB__WEBHOOK_SECRET", WEBHOOK_SECRET)
+        .env("HOIST_SLACK__BOT_TOKEN", BOT_TOKEN)
+        .env("HOIST_SLACK__SIGNING_SECRET", SIGNING_SECRET)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    let process = command.spawn().expect("hoist serve starts");
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(address).await.is_ok() {
+            return Serving {
+                _dir: dir,
+                github,
+                slack,
+                address,
+                process,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("hoist serve did not listen on {address}");
+}
+
+fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    hex::encode(mac.finalize().into_bytes())
+}
+
+impl Serving {
+    /// Posts a slash command signed now (or at `age` seconds ago).
+    async fn slash(&self, text: &str, trigger: &str, age: i64) -> (u16, String) {
+        let body = format!(
+            "token=legacy&team_id=T0TEAM&channel_id=C0DEPLOYS&user_id=U0ADA&user_name=ada&command=%2Fdeploy&text={}&trigger_id={trigger}",
+            text.replace(' ', "+")
+        );
+        let timestamp = (jiff::Timestamp::now().as_second() - age).to_string();
+        let signature = format!(
+            "v0={}",
+            hmac_hex(
+                SIGNING_SECRET,
+                &[b"v0:", timestamp.as_bytes(), b":", body.as_bytes()]
+            )
+        );
+        let headers = [
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("X-Slack-Request-Timestamp", timestamp.as_str()),
+            ("X-Slack-Signature", signature.as_str()),
+        ];
+        http(
+            self.address,
+            "POST",
+            "/slack/commands",
+            &headers,
+            body.as_bytes(),
+        )
+        .await
+    }
+
+    async fn status_webhook(&self, id: i64, state: &str, delivery: &str) -> u16 {
+        let mut event: Value = serde_json::from_str(STATUS_FIXTURE).unwrap();
+        event["deployment"] = self.github.deployment_json(id);
+        event["deployment_status"]["state"] = json!(state);
+        event["deployment_status"]["description"] = json!("rolled out by CI");
+        event["deployment_status"]["created_at"] = json!("2026-11-23T12:00:00Z");
+        event["repository"]["full_name"] = json!("acme/api");
+        let body = serde_json::to_vec(&event).unwrap();
+        let signature = format!("sha256={}", hmac_hex(WEBHOOK_SECRET, &[&body]));
+        let headers = [
+            ("X-GitHub-Event", "deployment_status"),
+            ("X-GitHub-Delivery", delivery),
+            ("X-Hub-Signature-256", signature.as_str()),
+        ];
+        http(self.address, "POST", "/github/webhooks", &headers, &body)
+            .await
+            .0
+    }
+}
+
+#[tokio::test]
+async fn slash_command_to_github_deployment_to_slack_status() {
+    let mut serving = serve().await;
+
+    let (status, ack) = serving.slash("api to staging", "1.2.3", 0).await;
+    assert_eq!(status, 200, "{ack}");
+    assert!(ack.contains("Working on `deploy api to staging`"), "{ack}");
+    let created = serving
+        .slack
+        .wait_for("Deploying api main (1111111) to staging")
+        .await;
+    assert_eq!(created.method, "chat.postMessage");
+    assert_eq!(created.channel, "C0DEPLOYS");
+
+    let ids = serving.github.deployment_ids("acme/api");
+    assert_eq!(ids.len(), 1);
+    let sent = &serving.github.deployment_requests("acme/api")[0];
+    assert_eq!(sent["payload"]["hoist"]["origin"]["platform"], "slack");
+    assert_eq!(
+        sent["payload"]["hoist"]["origin"]["actor"]["login"],
+        "ada-gh"
+    );
+
+    // Slack (or an impatient person's client) sends the same request again.
+    assert_eq!(serving.slash("api to staging", "1.2.3", 0).await.0, 200);
+
+    // The status from GitHub reaches the conversation; Slack is rate
+    // limiting at that moment, and hoist waits as told.
+    serving.slack.answer_next(429, Some(1));
+    assert_eq!(serving.status_webhook(ids[0], "success", "d-1").await, 202);
+    let done = serving
+        .slack
+        .wait_for("to staging: succeeded (rolled out by CI)")
+        .await;
+    assert_eq!(done.channel, "C0DEPLOYS");
+    assert!(serving.slack.refused() >= 1);
+    // GitHub redelivers it.
+    assert_eq!(serving.status_webhook(ids[0], "success", "d-1").await, 200);
+
+    // Mistakes go to the typer alone.
+    assert_eq!(serving.slash("apy to staging", "1.2.4", 0).await.0, 200);
+    let mistake = serving
+        .slack
+        .wait_for("I don't know an app called `apy`")
+        .await;
+    assert_eq!(mistake.method, "chat.postEphemeral");
+    assert_eq!(mistake.user.as_deref(), Some("U0ADA"));
+
+    // A second, new request deploys again; forged and stale ones are
+    // refused and change nothing.
+    assert_eq!(serving.slash("api to staging", "1.2.5", 0).await.0, 200);
+    let now = jiff::Timestamp::now().as_second().to_string();
+    let forged = [
+        ("X-Slack-Request-Timestamp", now.as_str()),
+        ("X-Slack-Signature", "v0=00"),
+    ];
+    let (status, _) = http(
+        serving.address,
+        "POST",
+        "/slack/commands",
+        &forged,
+        b"command=%2Fdeploy",
+    )
+    .await;
+    assert_eq!(status, 401);
+    let stale = serving.slash("api to staging", "1.2.6", 600).await;
+    assert_eq!(
+        stale,
+        (
+            401,
+            "the request timestamp is more than five minutes away from now\n".into()
+        )
+    );
+
+    // Give the workers a moment, then count: one deployment per trigger
+    // that was accepted (1.2.3 twice, 1.2.5 once), one line per status.
+    serving.slack.wait_for("deployment #1002 created").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(serving.github.deployment_ids("acme/api").len(), 2);
+    let sent = serving.slack.sent();
+    assert_eq!(
+        sent.iter()
+            .filter(|s| s.text.contains("deployment #1001 created"))
+            .count(),
+        1,
+        "{sent:#?}"
+    );
+    assert_eq!(
+        sent.iter().filter(|s| s.text.contains("succeeded")).count(),
+        1,
+        "{sent:#?}"
+    );
+    serving.process.kill().await.unwrap();
+}
