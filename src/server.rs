@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::app::Hoist;
-use crate::chat::slack::{self, SlashCommand};
+use crate::chat::slack::{self, EventEnvelope, SlashCommand};
 use crate::domain::{DeploymentId, RepoName};
 use crate::forge::github::webhook;
 use crate::store::{DeploymentKey, LogStream};
@@ -27,6 +27,7 @@ pub fn router(hoist: Arc<Hoist>) -> Router {
         .route("/metrics", get(metrics))
         .route("/github/webhooks", post(github_webhook))
         .route("/slack/commands", post(slack_command))
+        .route("/slack/events", post(slack_event))
         .route(
             "/deployments/{forge}/{owner}/{repo}/{id}/log",
             get(deployment_log),
@@ -127,6 +128,78 @@ async fn github_webhook(
     }
 }
 
+/// Checks a Slack request's signature; the refusal to send otherwise.
+fn refuse_unsigned_slack(hoist: &Hoist, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let refusal =
+        |message: String| Some((StatusCode::UNAUTHORIZED, format!("{message}\n")).into_response());
+    let Some(secret) = &hoist.config.slack.signing_secret else {
+        return refusal(
+            "hoist has no slack.signing_secret, so it accepts no Slack requests".into(),
+        );
+    };
+    let now = jiff::Timestamp::now().as_second();
+    slack::verify_signature(
+        secret,
+        header("x-slack-signature"),
+        header("x-slack-request-timestamp"),
+        body,
+        now,
+    )
+    .err()
+    .and_then(|error| refusal(error.to_string()))
+}
+
+/// Slack's Events API: the Request URL check, and `app_mention`s stored
+/// under their event id (Slack's retries carry the same id) before the
+/// acknowledgement.
+async fn slack_event(State(hoist): State<Arc<Hoist>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Some(refusal) = refuse_unsigned_slack(&hoist, &headers, &body) {
+        return refusal;
+    }
+    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
+    let envelope = match EventEnvelope::parse(&body) {
+        Ok(envelope) => envelope,
+        Err(error) => return text(StatusCode::BAD_REQUEST, &error),
+    };
+    let (team_id, event_id) = match &envelope {
+        EventEnvelope::UrlVerification { challenge } => {
+            return axum::Json(serde_json::json!({ "challenge": challenge })).into_response();
+        }
+        EventEnvelope::EventCallback {
+            team_id, event_id, ..
+        } if envelope.mention(&hoist.config.users).is_some() => (team_id.clone(), event_id.clone()),
+        _ => {
+            return text(
+                StatusCode::OK,
+                "ignored: hoist handles app_mention events only",
+            );
+        }
+    };
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    let key = format!("{team_id}:{event_id}");
+    match hoist
+        .store
+        .store_webhook("slack", &key, "app_mention", body)
+        .await
+    {
+        Ok(_) => {
+            hoist.inbox_wakeup.notify_one();
+            text(StatusCode::OK, "stored")
+        }
+        Err(error) => {
+            tracing::error!(error = format!("{error:#}"), "cannot store a Slack event");
+            // Slack retries a failed delivery, so nothing is lost.
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hoist could not store the event",
+            )
+        }
+    }
+}
+
 /// A Slack slash command: checked, stored under its trigger id, and
 /// acknowledged at once (Slack allows three seconds); the inbox worker
 /// runs it and the answer comes through the outbox.
@@ -135,24 +208,10 @@ async fn slack_command(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
-    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let Some(secret) = &hoist.config.slack.signing_secret else {
-        return text(
-            StatusCode::UNAUTHORIZED,
-            "hoist has no slack.signing_secret, so it accepts no Slack requests",
-        );
-    };
-    let now = jiff::Timestamp::now().as_second();
-    if let Err(error) = slack::verify_signature(
-        secret,
-        header("x-slack-signature"),
-        header("x-slack-request-timestamp"),
-        &body,
-        now,
-    ) {
-        return text(StatusCode::UNAUTHORIZED, &error.to_string());
+    if let Some(refusal) = refuse_unsigned_slack(&hoist, &headers, &body) {
+        return refusal;
     }
+    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
     let command = match SlashCommand::parse(&body) {
         Ok(command) => command,
         Err(error) => return text(StatusCode::BAD_REQUEST, &error),

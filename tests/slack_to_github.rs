@@ -101,27 +101,29 @@ impl Serving {
             "token=legacy&team_id=T0TEAM&channel_id=C0DEPLOYS&user_id=U0ADA&user_name=ada&command=%2Fdeploy&text={}&trigger_id={trigger}",
             text.replace(' ', "+")
         );
+        self.signed_slack("/slack/commands", body.as_bytes(), age, &[])
+            .await
+    }
+
+    /// Posts `body` to `path`, signed as Slack signs, `age` seconds ago.
+    async fn signed_slack(
+        &self,
+        path: &str,
+        body: &[u8],
+        age: i64,
+        extra: &[(&str, &str)],
+    ) -> (u16, String) {
         let timestamp = (jiff::Timestamp::now().as_second() - age).to_string();
         let signature = format!(
             "v0={}",
-            hmac_hex(
-                SIGNING_SECRET,
-                &[b"v0:", timestamp.as_bytes(), b":", body.as_bytes()]
-            )
+            hmac_hex(SIGNING_SECRET, &[b"v0:", timestamp.as_bytes(), b":", body])
         );
-        let headers = [
-            ("Content-Type", "application/x-www-form-urlencoded"),
+        let mut headers = vec![
             ("X-Slack-Request-Timestamp", timestamp.as_str()),
             ("X-Slack-Signature", signature.as_str()),
         ];
-        http(
-            self.address,
-            "POST",
-            "/slack/commands",
-            &headers,
-            body.as_bytes(),
-        )
-        .await
+        headers.extend_from_slice(extra);
+        http(self.address, "POST", path, &headers, body).await
     }
 
     async fn status_webhook(&self, id: i64, state: &str, delivery: &str) -> u16 {
@@ -236,5 +238,62 @@ async fn slash_command_to_github_deployment_to_slack_status() {
         1,
         "{sent:#?}"
     );
+    serving.process.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_mention_deploys_once_however_often_slack_retries() {
+    let mut serving = serve().await;
+    let check = include_str!("fixtures/slack/url_verification.slack-docs.json");
+    let (status, answer) = serving
+        .signed_slack("/slack/events", check.as_bytes(), 0, &[])
+        .await;
+    assert_eq!(status, 200);
+    let expected: Value = serde_json::from_str(check).unwrap();
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer).unwrap()["challenge"],
+        expected["challenge"]
+    );
+
+    // Slack's app_mention example, asking for a deployment.
+    let mut event: Value = serde_json::from_str(include_str!(
+        "fixtures/slack/event_callback.app_mention.slack-docs.json"
+    ))
+    .unwrap();
+    event["event"]["text"] = json!("<@U0LAN0Z89> deploy api to staging");
+    let body = serde_json::to_vec(&event).unwrap();
+    assert_eq!(
+        serving.signed_slack("/slack/events", &body, 0, &[]).await.0,
+        200
+    );
+    let retry = [
+        ("X-Slack-Retry-Num", "1"),
+        ("X-Slack-Retry-Reason", "http_timeout"),
+    ];
+    assert_eq!(
+        serving
+            .signed_slack("/slack/events", &body, 0, &retry)
+            .await
+            .0,
+        200
+    );
+    let posted = serving
+        .slack
+        .wait_for("Deploying api main (1111111) to staging")
+        .await;
+    assert_eq!(posted.channel, "C123ABC456");
+
+    // Other events are acknowledged and ignored; unsigned ones refused.
+    let other = br#"{"type": "event_callback", "team_id": "T1", "event_id": "Ev9", "event": {"type": "reaction_added"}}"#;
+    assert_eq!(
+        serving.signed_slack("/slack/events", other, 0, &[]).await.0,
+        200
+    );
+    let (status, _) = http(serving.address, "POST", "/slack/events", &[], &body).await;
+    assert_eq!(status, 401);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(serving.github.deployment_ids("acme/api").len(), 1);
+    assert_eq!(serving.slack.sent().len(), 1, "{:#?}", serving.slack.sent());
     serving.process.kill().await.unwrap();
 }

@@ -130,6 +130,68 @@ impl SlashCommand {
     }
 }
 
+/// What `POST /slack/events` receives (the fields hoist reads).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventEnvelope {
+    /// Slack checking the Request URL: answer with the challenge.
+    UrlVerification { challenge: String },
+    EventCallback {
+        team_id: String,
+        event_id: String,
+        event: serde_json::Value,
+    },
+    #[serde(other)]
+    Other,
+}
+
+/// An `app_mention` event: `@hoist deploy api to staging`.
+#[derive(Debug, Clone, Deserialize)]
+struct AppMention {
+    user: String,
+    text: String,
+    channel: String,
+    ts: String,
+}
+
+impl EventEnvelope {
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(body).map_err(|e| format!("not a Slack event: {e}"))
+    }
+
+    /// The command in an `app_mention` event, or `None` for any other
+    /// event (which hoist acknowledges and ignores).
+    pub fn mention(&self, users: &BTreeMap<String, String>) -> Option<Inbound> {
+        let Self::EventCallback {
+            team_id,
+            event_id,
+            event,
+        } = self
+        else {
+            return None;
+        };
+        if event.get("type")?.as_str()? != "app_mention" {
+            return None;
+        }
+        let mention: AppMention = serde_json::from_value(event.clone()).ok()?;
+        Some(Inbound {
+            origin: Origin {
+                platform: Platform::Slack,
+                conversation: mention.channel,
+                message: Some(mention.ts),
+                actor: Actor {
+                    name: mention.user.clone(),
+                    login: users.get(&mention.user).cloned(),
+                    id: mention.user,
+                },
+            },
+            text: mention.text,
+            request_key: format!("slack:{team_id}:{event_id}"),
+            implied_app: None,
+        })
+    }
+}
+
 /// Delivers replies with `chat.postMessage` (or `chat.postEphemeral` for
 /// the asker alone).
 pub struct SlackAdapter {
@@ -216,6 +278,33 @@ mod tests {
             verify_signature(&secret, None, Some("1531420618"), BODY.as_bytes(), at),
             Err(SignatureError::Missing)
         );
+    }
+
+    #[test]
+    fn an_app_mention_becomes_an_inbound_command() {
+        let body =
+            include_str!("../../tests/fixtures/slack/event_callback.app_mention.slack-docs.json");
+        let envelope = EventEnvelope::parse(body.as_bytes()).unwrap();
+        let inbound = envelope.mention(&BTreeMap::new()).unwrap();
+        assert_eq!(
+            inbound.text,
+            "<@U0LAN0Z89> is it everything a river should be?"
+        );
+        assert_eq!(inbound.origin.conversation, "C123ABC456");
+        assert_eq!(inbound.origin.actor.id, "U061F7AUR");
+        assert_eq!(inbound.origin.message.as_deref(), Some("1515449522.000016"));
+        assert_eq!(inbound.request_key, "slack:T123ABC456:Ev123ABC456");
+
+        let check = include_str!("../../tests/fixtures/slack/url_verification.slack-docs.json");
+        let EventEnvelope::UrlVerification { challenge } =
+            EventEnvelope::parse(check.as_bytes()).unwrap()
+        else {
+            panic!("a url_verification");
+        };
+        assert!(!challenge.is_empty());
+        let other =
+            EventEnvelope::parse(br#"{"type": "app_rate_limited", "team_id": "T1"}"#).unwrap();
+        assert!(other.mention(&BTreeMap::new()).is_none());
     }
 
     #[test]

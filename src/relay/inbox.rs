@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Hoist;
-use crate::chat::slack::SlashCommand;
+use crate::chat::slack::{EventEnvelope, SlashCommand};
 use crate::forge::ForgeEvent;
 use crate::forge::github::webhook;
 use crate::store::InboxItem;
@@ -58,6 +58,17 @@ impl Hoist {
                 let command =
                     SlashCommand::parse(item.body.as_bytes()).map_err(Handling::Dropped)?;
                 self.handle(command.inbound(&self.config.users))
+                    .await
+                    .map(drop)
+                    .map_err(Handling::Retry)
+            }
+            ("slack", "app_mention") => {
+                let envelope =
+                    EventEnvelope::parse(item.body.as_bytes()).map_err(Handling::Dropped)?;
+                let inbound = envelope
+                    .mention(&self.config.users)
+                    .ok_or_else(|| Handling::Dropped("not an app_mention".into()))?;
+                self.handle(inbound)
                     .await
                     .map(drop)
                     .map_err(Handling::Retry)
