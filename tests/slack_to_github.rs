@@ -297,3 +297,30 @@ async fn a_mention_deploys_once_however_often_slack_retries() {
     assert_eq!(serving.slack.sent().len(), 1, "{:#?}", serving.slack.sent());
     serving.process.kill().await.unwrap();
 }
+
+/// The manifest users paste into Slack names routes hoist serves and
+/// commands hoist understands.
+#[test]
+fn the_slack_manifest_points_at_real_routes() {
+    let manifest: Value =
+        serde_yaml_ng::from_str(include_str!("../commands/slack-manifest.yml")).unwrap();
+    let commands = manifest["features"]["slash_commands"].as_array().unwrap();
+    for command in commands {
+        assert_eq!(command["url"], "https://hoist.example.com/slack/commands");
+        let name = command["command"].as_str().unwrap().trim_start_matches('/');
+        assert!(
+            name == "hoist" || hoist::command::usage(name).is_some(),
+            "{name}"
+        );
+    }
+    assert_eq!(
+        manifest["settings"]["event_subscriptions"]["request_url"],
+        "https://hoist.example.com/slack/events"
+    );
+    let scopes = manifest["oauth_config"]["scopes"]["bot"]
+        .as_array()
+        .unwrap();
+    for scope in ["commands", "chat:write", "app_mentions:read"] {
+        assert!(scopes.contains(&json!(scope)), "{scope}");
+    }
+}
