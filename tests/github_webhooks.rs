@@ -34,9 +34,13 @@ impl ChatAdapter for Recorder {
         Platform::Slack
     }
 
-    async fn deliver(&self, reply: &Reply) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &self,
+        reply: &Reply,
+        _card_message: Option<&str>,
+    ) -> Result<Option<String>, DeliveryError> {
         self.replies.lock().unwrap().push(reply.clone());
-        Ok(())
+        Ok(None)
     }
 }
 

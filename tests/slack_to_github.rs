@@ -159,6 +159,16 @@ async fn slash_command_to_github_deployment_to_slack_status() {
         .await;
     assert_eq!(created.method, "chat.postMessage");
     assert_eq!(created.channel, "C0DEPLOYS");
+    let blocks = created
+        .blocks
+        .as_ref()
+        .expect("a Block Kit message")
+        .to_string();
+    assert!(
+        blocks.contains("*api* `main` (1111111) to *staging*: created"),
+        "{blocks}"
+    );
+    assert!(blocks.contains("requested by ada-gh"), "{blocks}");
 
     let ids = serving.github.deployment_ids("acme/api");
     assert_eq!(ids.len(), 1);
@@ -181,6 +191,27 @@ async fn slash_command_to_github_deployment_to_slack_status() {
         .wait_for("to staging: succeeded (rolled out by CI)")
         .await;
     assert_eq!(done.channel, "C0DEPLOYS");
+    // The deployment's message is updated in place, and the change is
+    // told in its thread.
+    let sent = serving.slack.sent();
+    let update = sent
+        .iter()
+        .find(|s| s.method == "chat.update")
+        .expect("an update");
+    assert_eq!(update.ts, created.ts);
+    assert!(
+        update
+            .blocks
+            .as_ref()
+            .unwrap()
+            .to_string()
+            .contains("to *staging*: succeeded")
+    );
+    let in_thread = sent
+        .iter()
+        .find(|s| s.method == "chat.postMessage" && s.text.contains("succeeded"))
+        .expect("the change in the thread");
+    assert_eq!(in_thread.thread_ts.as_deref(), Some(created.ts.as_str()));
     assert!(serving.slack.refused() >= 1);
     // GitHub redelivers it.
     assert_eq!(serving.status_webhook(ids[0], "success", "d-1").await, 200);
@@ -234,7 +265,9 @@ async fn slash_command_to_github_deployment_to_slack_status() {
         "{sent:#?}"
     );
     assert_eq!(
-        sent.iter().filter(|s| s.text.contains("succeeded")).count(),
+        sent.iter()
+            .filter(|s| s.method == "chat.postMessage" && s.text.contains("succeeded"))
+            .count(),
         1,
         "{sent:#?}"
     );

@@ -31,9 +31,13 @@ impl ChatAdapter for Recorder {
         Platform::Shell
     }
 
-    async fn deliver(&self, reply: &Reply) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &self,
+        reply: &Reply,
+        _card_message: Option<&str>,
+    ) -> Result<Option<String>, DeliveryError> {
         self.replies.lock().unwrap().push(reply.text.clone());
-        Ok(())
+        Ok(None)
     }
 }
 

@@ -31,6 +31,28 @@ pub struct Reply {
     /// such messages show it in the conversation.
     #[serde(default)]
     pub only_asker: bool,
+    /// The deployment this reply is about, for platforms that show one
+    /// message per deployment and update it as statuses arrive.
+    #[serde(default)]
+    pub card: Option<DeploymentCard>,
+}
+
+/// The facts of one deployment as a chat message shows them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentCard {
+    /// Stable per deployment: `forge/owner/repo/id`.
+    pub key: String,
+    pub app: String,
+    pub git_ref: String,
+    pub short_sha: String,
+    pub environment: String,
+    pub who: String,
+    /// `created`, then the latest status (`in progress`, `succeeded`, ...).
+    pub state: String,
+    pub log_url: Option<String>,
+    /// The reply that announces the deployment (`true`) or a later state
+    /// change (`false`).
+    pub first: bool,
 }
 
 /// Why a reply could not be delivered.
@@ -48,5 +70,14 @@ pub enum DeliveryError {
 #[async_trait::async_trait]
 pub trait ChatAdapter: Send + Sync + 'static {
     fn platform(&self) -> crate::domain::Platform;
-    async fn deliver(&self, reply: &Reply) -> Result<(), DeliveryError>;
+
+    /// Sends `reply`. `card_message` is the platform's id of the message
+    /// that announced the deployment the reply is about, if it was sent.
+    /// Returns the id of a message that announces a deployment, so later
+    /// replies about it can find it.
+    async fn deliver(
+        &self,
+        reply: &Reply,
+        card_message: Option<&str>,
+    ) -> Result<Option<String>, DeliveryError>;
 }

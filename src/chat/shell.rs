@@ -41,16 +41,21 @@ impl ChatAdapter for ShellAdapter {
         Platform::Shell
     }
 
-    async fn deliver(&self, reply: &Reply) -> Result<(), DeliveryError> {
+    async fn deliver(
+        &self,
+        reply: &Reply,
+        _card_message: Option<&str>,
+    ) -> Result<Option<String>, DeliveryError> {
         match &self.printer {
             Printer::Plain => {
                 println!("{}", reply.text);
-                Ok(())
+                Ok(None)
             }
             Printer::Editor(printer) => printer
                 .lock()
                 .map_err(|_| DeliveryError::Failed("terminal printer poisoned".into()))?
                 .print(format!("{}\n", reply.text))
+                .map(|()| None)
                 .map_err(|e| DeliveryError::Failed(format!("cannot print: {e}"))),
         }
     }
@@ -102,6 +107,7 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
             origin,
             text: "Waiting for running deployments to finish...".into(),
             only_asker: false,
+            card: None,
         };
         hoist.reply(&waiting, None).await?;
     }

@@ -17,7 +17,7 @@ use sha2::Sha256;
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
-use super::{ChatAdapter, DeliveryError, Inbound, Reply};
+use super::{ChatAdapter, DeliveryError, DeploymentCard, Inbound, Reply};
 use crate::command;
 use crate::domain::{Actor, Origin, Platform};
 
@@ -224,30 +224,84 @@ impl ChatAdapter for SlackAdapter {
         Platform::Slack
     }
 
-    async fn deliver(&self, reply: &Reply) -> Result<(), DeliveryError> {
+    /// Mistakes go to the asker alone (`chat.postEphemeral`). A new
+    /// deployment gets its own message (Block Kit), whose `ts` hoist keeps;
+    /// each later status updates that message in place (`chat.update`)
+    /// and adds the change as a reply in its thread.
+    async fn deliver(
+        &self,
+        reply: &Reply,
+        card_message: Option<&str>,
+    ) -> Result<Option<String>, DeliveryError> {
         let session = self.client.open_session(&self.token);
         let channel = SlackChannelId(reply.origin.conversation.clone());
-        let content = SlackMessageContent::new().with_text(reply.text.clone());
-        let sent = if reply.only_asker {
+        let plain = SlackMessageContent::new().with_text(reply.text.clone());
+        if reply.only_asker {
             let user = SlackUserId(reply.origin.actor.id.clone());
+            let request = SlackApiChatPostEphemeralRequest::new(channel, user, plain);
             session
-                .chat_post_ephemeral(&SlackApiChatPostEphemeralRequest::new(
-                    channel, user, content,
-                ))
+                .chat_post_ephemeral(&request)
                 .await
-                .map(drop)
-        } else {
-            session
-                .chat_post_message(&SlackApiChatPostMessageRequest::new(channel, content))
-                .await
-                .map(drop)
+                .map_err(refusal)?;
+            return Ok(None);
+        }
+        let Some(card) = &reply.card else {
+            let request = SlackApiChatPostMessageRequest::new(channel, plain);
+            session.chat_post_message(&request).await.map_err(refusal)?;
+            return Ok(None);
         };
-        sent.map_err(|error| match error {
-            SlackClientError::RateLimitError(limit) => {
-                DeliveryError::RetryAfter(limit.retry_after.unwrap_or(Duration::from_secs(30)))
+        let content = card_content(card, &reply.text);
+        match (card.first, card_message) {
+            (false, Some(ts)) => {
+                let ts = SlackTs(ts.to_owned());
+                let update = SlackApiChatUpdateRequest::new(channel.clone(), content, ts.clone());
+                session.chat_update(&update).await.map_err(refusal)?;
+                let in_thread =
+                    SlackApiChatPostMessageRequest::new(channel, plain).with_thread_ts(ts);
+                session
+                    .chat_post_message(&in_thread)
+                    .await
+                    .map_err(refusal)?;
+                Ok(None)
             }
-            other => DeliveryError::Failed(format!("Slack refused the message: {other}")),
-        })
+            // The first message, or a status whose card was never posted.
+            _ => {
+                let request = SlackApiChatPostMessageRequest::new(channel, content);
+                let posted = session.chat_post_message(&request).await.map_err(refusal)?;
+                Ok(card.first.then_some(posted.ts.0))
+            }
+        }
+    }
+}
+
+/// A deployment's message: what, where, who, the state, and the log.
+fn card_content(card: &DeploymentCard, fallback: &str) -> SlackMessageContent {
+    let headline = SlackSectionBlock::new().with_text(md!(format!(
+        "*{}* `{}` ({}) to *{}*: {}",
+        card.app, card.git_ref, card.short_sha, card.environment, card.state
+    )));
+    let mut context = vec![SlackContextBlockElement::MarkDown(
+        SlackBlockMarkDownText::new(format!("requested by {}", card.who)),
+    )];
+    if let Some(url) = &card.log_url {
+        context.push(SlackContextBlockElement::MarkDown(
+            SlackBlockMarkDownText::new(format!("<{url}|log>")),
+        ));
+    }
+    SlackMessageContent::new()
+        .with_text(fallback.to_owned())
+        .with_blocks(vec![
+            headline.into(),
+            SlackContextBlock::new(context).into(),
+        ])
+}
+
+fn refusal(error: SlackClientError) -> DeliveryError {
+    match error {
+        SlackClientError::RateLimitError(limit) => {
+            DeliveryError::RetryAfter(limit.retry_after.unwrap_or(Duration::from_secs(30)))
+        }
+        other => DeliveryError::Failed(format!("Slack refused the message: {other}")),
     }
 }
 

@@ -21,7 +21,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Hoist;
-use crate::chat::{ChatAdapter, DeliveryError, Reply};
+use crate::chat::{ChatAdapter, DeliveryError, DeploymentCard, Reply};
 use crate::domain::{DeploymentState, Origin, Platform, RepoName};
 use crate::forge::{Deployment, NewStatus};
 use crate::store::DeploymentKey;
@@ -85,10 +85,22 @@ impl Hoist {
             .or_else(|| record.map(|record| record.app.to_string()))
             .or_else(|| self.config.app_for_repo(repo).map(str::to_owned))
             .unwrap_or_else(|| repo.to_string());
+        let card = DeploymentCard {
+            key: card_key(&key),
+            app: app.clone(),
+            git_ref: deployment.git_ref.clone(),
+            short_sha: deployment.sha.short().to_owned(),
+            environment: deployment.environment.clone(),
+            who: deployment.creator.clone(),
+            state: state_word(status.state).to_owned(),
+            log_url: status.log_url.clone(),
+            first: false,
+        };
         let reply = Reply {
             origin,
             text: status_line(&app, deployment, status),
             only_asker: false,
+            card: Some(card),
         };
         let dedupe = format!(
             "status:{}:{repo}:{}:{}:{}",
@@ -107,9 +119,14 @@ fn origin_in_payload(payload: &serde_json::Value) -> Option<Origin> {
     serde_json::from_value(payload.pointer("/hoist/origin")?.clone()).ok()
 }
 
-/// One line per status: what, where, how it went, and the log.
-pub fn status_line(app: &str, deployment: &Deployment, status: &NewStatus) -> String {
-    let state = match status.state {
+/// The key of a deployment's chat card: stable across replicas.
+pub fn card_key(key: &DeploymentKey) -> String {
+    format!("{}/{}/{}", key.forge, key.repo, key.id)
+}
+
+/// A state as people read it.
+pub fn state_word(state: DeploymentState) -> &'static str {
+    match state {
         DeploymentState::Pending => "pending",
         DeploymentState::Queued => "queued",
         DeploymentState::InProgress => "in progress",
@@ -117,7 +134,12 @@ pub fn status_line(app: &str, deployment: &Deployment, status: &NewStatus) -> St
         DeploymentState::Failure => "failed",
         DeploymentState::Error => "errored",
         DeploymentState::Inactive => "inactive",
-    };
+    }
+}
+
+/// One line per status: what, where, how it went, and the log.
+pub fn status_line(app: &str, deployment: &Deployment, status: &NewStatus) -> String {
+    let state = state_word(status.state);
     let mut line = format!(
         "Deployment #{} of {app} {} ({}) to {}: {state}",
         deployment.id,
@@ -182,8 +204,20 @@ impl Outbox {
                     continue;
                 }
             };
-            match adapter.deliver(&reply).await {
-                Ok(()) => {
+            let card_message = match &reply.card {
+                Some(card) if !card.first => {
+                    hoist.store.card_message(&card.key, item.platform).await?
+                }
+                _ => None,
+            };
+            match adapter.deliver(&reply, card_message.as_deref()).await {
+                Ok(posted) => {
+                    if let (Some(card), Some(message_id)) = (&reply.card, posted) {
+                        hoist
+                            .store
+                            .remember_card_message(&card.key, item.platform, &message_id)
+                            .await?;
+                    }
                     hoist.store.reply_delivered(item.id).await?;
                     hoist.metrics.reply_delivered();
                 }

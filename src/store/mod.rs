@@ -180,6 +180,18 @@ pub trait Store: Inbox + Send + Sync + 'static {
 
     /// Delivery failed: try again at `retry_at`.
     async fn reply_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()>;
+
+    /// Remembers the message that shows a deployment on a platform.
+    async fn remember_card_message(
+        &self,
+        card_key: &str,
+        platform: Platform,
+        message_id: &str,
+    ) -> StoreResult<()>;
+
+    /// The message that shows a deployment on a platform, if one was sent.
+    async fn card_message(&self, card_key: &str, platform: Platform)
+    -> StoreResult<Option<String>>;
 }
 
 /// What the local forge keeps: the GitHub Deployments API's data, on disk.

@@ -5,11 +5,12 @@ use jiff::Timestamp;
 use serde_json::{Map, Value, json};
 
 use crate::app::Hoist;
-use crate::chat::Inbound;
+use crate::chat::{DeploymentCard, Inbound};
 use crate::command::{self, DeployRequest};
 use crate::domain::{AppName, Sha};
 use crate::forge::{Check, CheckState, ForgeError, NewDeployment};
 use crate::policy::{RenderedTarget, TemplateVars};
+use crate::relay::card_key;
 use crate::store::{DeploymentKey, DeploymentRecord};
 
 use super::Outcome;
@@ -127,13 +128,27 @@ impl Hoist {
         } else {
             ""
         };
-        Ok(Outcome::new(
-            "deployed",
-            format!(
-                "Deploying {what}: deployment #{} created (task {}).{forced} I'll post its progress here.",
-                created.id, created.task
-            ),
-        ))
+        let card = DeploymentCard {
+            key: card_key(&record.key),
+            app: app_name.clone(),
+            git_ref: git_ref.clone(),
+            short_sha: created.sha.short().to_owned(),
+            environment: created.environment.clone(),
+            who: deployment.requested_by.clone(),
+            state: "created".into(),
+            log_url: None,
+            first: true,
+        };
+        Ok(Outcome {
+            card: Some(Box::new(card)),
+            ..Outcome::new(
+                "deployed",
+                format!(
+                    "Deploying {what}: deployment #{} created (task {}).{forced} I'll post its progress here.",
+                    created.id, created.task
+                ),
+            )
+        })
     }
 
     /// The app and ref a request names. In a conversation that implies an

@@ -15,7 +15,7 @@ mod target;
 use jiff::Timestamp;
 
 use crate::app::Hoist;
-use crate::chat::{Inbound, Reply};
+use crate::chat::{DeploymentCard, Inbound, Reply};
 use crate::command::{self, Command};
 use crate::store::AuditEntry;
 
@@ -26,6 +26,9 @@ pub struct Outcome {
     pub kind: &'static str,
     /// The reply sent (or its gist): the audit log's detail.
     pub detail: String,
+    /// The deployment created, for platforms that show one message per
+    /// deployment.
+    pub card: Option<Box<DeploymentCard>>,
 }
 
 impl Outcome {
@@ -33,6 +36,7 @@ impl Outcome {
         Self {
             kind,
             detail: detail.into(),
+            card: None,
         }
     }
 }
@@ -63,6 +67,7 @@ impl Hoist {
                 text: outcome.detail.clone(),
                 // Only a deployment concerns the whole conversation.
                 only_asker: outcome.kind != "deployed",
+                card: outcome.card.as_deref().cloned(),
             },
             Some(&format!("answer:{}", inbound.request_key)),
         )

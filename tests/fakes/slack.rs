@@ -1,4 +1,5 @@
-//! A fake Slack Web API: `chat.postMessage` and `chat.postEphemeral`,
+//! A fake Slack Web API: `chat.postMessage`, `chat.postEphemeral` and
+//! `chat.update`,
 //! recording what hoist sent, checking the bot token, and answering 429
 //! with `Retry-After` or 500 when told to.
 
@@ -16,15 +17,21 @@ use serde_json::{Value, json};
 
 pub const BOT_TOKEN: &str = "xoxb-fake-bot-token-0000";
 
-/// A message hoist sent.
+/// A call hoist made.
 #[derive(Debug, Clone)]
 pub struct Sent {
-    /// `chat.postMessage` or `chat.postEphemeral`.
+    /// `chat.postMessage`, `chat.postEphemeral` or `chat.update`.
     pub method: String,
     pub channel: String,
     /// Set for ephemeral messages.
     pub user: Option<String>,
     pub text: String,
+    /// Block Kit blocks, when sent.
+    pub blocks: Option<Value>,
+    /// The message's ts: the one given to a new message, or the one updated.
+    pub ts: String,
+    /// The thread a message replies in.
+    pub thread_ts: Option<String>,
 }
 
 #[derive(Default)]
@@ -122,22 +129,37 @@ async fn method(
     };
     let channel = request["channel"].as_str().unwrap_or_default().to_owned();
     let text = request["text"].as_str().unwrap_or_default().to_owned();
-    let ts = format!("1700000000.{:06}", model.sent.len() + 1);
-    match method.as_str() {
-        "chat.postMessage" | "chat.postEphemeral" => {
-            model.sent.push(Sent {
-                method: method.clone(),
-                channel: channel.clone(),
-                user: request["user"].as_str().map(str::to_owned),
-                text: text.clone(),
-            });
-            if method == "chat.postMessage" {
-                axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "message": {"type": "message", "text": text, "ts": ts}}))
-                    .into_response()
-            } else {
-                axum::Json(json!({"ok": true, "message_ts": ts})).into_response()
+    let new_ts = format!("1700000000.{:06}", model.sent.len() + 1);
+    let ts = match method.as_str() {
+        "chat.update" => match request["ts"].as_str() {
+            Some(ts)
+                if model
+                    .sent
+                    .iter()
+                    .any(|s| s.ts == ts && s.method == "chat.postMessage") =>
+            {
+                ts.to_owned()
             }
-        }
-        _ => axum::Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
+            _ => {
+                return axum::Json(json!({"ok": false, "error": "message_not_found"}))
+                    .into_response();
+            }
+        },
+        "chat.postMessage" | "chat.postEphemeral" => new_ts,
+        _ => return axum::Json(json!({"ok": false, "error": "unknown_method"})).into_response(),
+    };
+    model.sent.push(Sent {
+        method: method.clone(),
+        channel: channel.clone(),
+        user: request["user"].as_str().map(str::to_owned),
+        text: text.clone(),
+        blocks: request.get("blocks").cloned(),
+        ts: ts.clone(),
+        thread_ts: request["thread_ts"].as_str().map(str::to_owned),
+    });
+    match method.as_str() {
+        "chat.postEphemeral" => axum::Json(json!({"ok": true, "message_ts": ts})).into_response(),
+        _ => axum::Json(json!({"ok": true, "channel": channel, "ts": ts, "text": text, "message": {"type": "message", "text": text, "ts": ts}}))
+            .into_response(),
     }
 }

@@ -370,4 +370,39 @@ impl Store for SqliteStore {
         );
         Ok(())
     }
+
+    async fn remember_card_message(
+        &self,
+        card_key: &str,
+        platform: Platform,
+        message_id: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO chat_messages (card_key, platform, message_id) VALUES (?, ?, ?) \
+             ON CONFLICT (card_key, platform) DO UPDATE SET message_id = excluded.message_id",
+        )
+        .bind(card_key)
+        .bind(platform.as_str())
+        .bind(message_id)
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("cannot remember the message of {card_key}"))?;
+        Ok(())
+    }
+
+    async fn card_message(
+        &self,
+        card_key: &str,
+        platform: Platform,
+    ) -> StoreResult<Option<String>> {
+        let row: Option<(String,)> = sqlx::query_as(
+            "SELECT message_id FROM chat_messages WHERE card_key = ? AND platform = ?",
+        )
+        .bind(card_key)
+        .bind(platform.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .with_context(|| format!("cannot read the message of {card_key}"))?;
+        Ok(row.map(|(id,)| id))
+    }
 }
