@@ -40,6 +40,8 @@ pub struct Config {
     pub discord: DiscordConfig,
     #[serde(default)]
     pub runner: RunnerConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
     /// Environment aliases: `prod = "production"`.
     #[serde(default = "default_aliases")]
     pub aliases: BTreeMap<String, String>,
@@ -157,6 +159,22 @@ impl Default for DiscordConfig {
             api_url: "https://discord.com/api/v10".into(),
             bot_token: None,
             public_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// A reply still undelivered this long after it was queued is given
+    /// up (a dead letter that `hoist outbox` shows and can retry).
+    pub give_up_after_secs: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        Self {
+            give_up_after_secs: 24 * 60 * 60,
         }
     }
 }

@@ -13,6 +13,8 @@ use hoist::chat::ChatAdapter;
 use hoist::chat::slack::SlackAdapter;
 use hoist::config::Config;
 use hoist::relay::Outbox;
+use hoist::store::Replies;
+use hoist::store::sqlite::SqliteStore;
 use hoist::{chat, demo, policy, server};
 use tokio_util::sync::CancellationToken;
 
@@ -40,6 +42,17 @@ enum Commands {
     Shell {
         #[arg(long, env = "HOIST_CONFIG")]
         config: Option<PathBuf>,
+    },
+    /// List the replies hoist gave up delivering, or put them back in the queue.
+    Outbox {
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+        /// Queue this given-up reply again (its id from the list).
+        #[arg(long, value_name = "ID", conflicts_with = "retry_all")]
+        retry: Option<i64>,
+        /// Queue every given-up reply again.
+        #[arg(long)]
+        retry_all: bool,
     },
     /// Validate a deploy.yml; errors are printed as file:line:col: message.
     Check {
@@ -108,8 +121,55 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             outbox.await?;
             result
         }
+        Commands::Outbox {
+            config,
+            retry,
+            retry_all,
+        } => outbox(load_config(config.as_deref())?, retry, retry_all).await,
         Commands::Check { file } => check(file.as_deref()),
     }
+}
+
+/// `hoist outbox`: the dead letters, and retrying them. Talks to the store
+/// only, so it works while the server runs (or while a platform is down).
+async fn outbox(config: Config, retry: Option<i64>, retry_all: bool) -> anyhow::Result<()> {
+    let store = SqliteStore::connect(&config.store.url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", config.store.url))?;
+    let dead = store.dead_replies(usize::MAX).await?;
+    let wanted: Vec<i64> = match (retry, retry_all) {
+        (Some(id), _) => vec![id],
+        (None, true) => dead.iter().map(|reply| reply.id).collect(),
+        (None, false) => {
+            if dead.is_empty() {
+                println!(
+                    "No replies were given up: every reply was delivered or is still being tried."
+                );
+            }
+            for reply in &dead {
+                let text = reply.body["text"].as_str().unwrap_or("(no text)");
+                println!(
+                    "#{} {} {} queued {} after {} attempts: {} [{}]",
+                    reply.id,
+                    reply.platform.as_str(),
+                    reply.conversation,
+                    reply.created_at,
+                    reply.attempts,
+                    text,
+                    reply.last_error.as_deref().unwrap_or("no error recorded")
+                );
+            }
+            return Ok(());
+        }
+    };
+    for id in wanted {
+        if store.retry_dead_reply(id).await? {
+            println!("#{id} queued again; a running `hoist serve` delivers it.");
+        } else {
+            anyhow::bail!("#{id} is not a given-up reply (see `hoist outbox`)");
+        }
+    }
+    Ok(())
 }
 
 /// The chat platforms hoist can deliver replies to, from the config.

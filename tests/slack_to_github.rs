@@ -22,7 +22,7 @@ const WEBHOOK_SECRET: &str = "github-webhook-secret-for-tests";
 const STATUS_FIXTURE: &str = include_str!("fixtures/github/deployment_status.created.json");
 
 struct Serving {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     github: FakeGitHub,
     slack: FakeSlack,
     address: SocketAddr,
@@ -30,6 +30,11 @@ struct Serving {
 }
 
 async fn serve() -> Serving {
+    serve_with("").await
+}
+
+/// `extra` is appended to hoist.toml.
+async fn serve_with(extra: &str) -> Serving {
     let github = FakeGitHub::start().await;
     github.add_repo("acme/api", "main", MAIN);
     github.set_file(
@@ -52,7 +57,7 @@ async fn serve() -> Serving {
             "[server]\nlisten = \"{address}\"\npublic_url = \"http://{address}\"\n\
              [store]\nurl = \"sqlite://{db}\"\n[forge]\nkind = \"github\"\n\
              [github]\napi_url = \"{github}\"\n[slack]\napi_url = \"{slack}\"\n\
-             [users]\nU0ADA = \"ada-gh\"\n[apps.api]\nrepo = \"acme/api\"\n",
+             [users]\nU0ADA = \"ada-gh\"\n[apps.api]\nrepo = \"acme/api\"\n{extra}",
             db = dir.path().join("hoist.db").display(),
             github = github.url(),
             slack = slack.api_url(),
@@ -74,7 +79,7 @@ async fn serve() -> Serving {
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(address).await.is_ok() {
             return Serving {
-                _dir: dir,
+                dir,
                 github,
                 slack,
                 address,
@@ -356,4 +361,57 @@ fn the_slack_manifest_points_at_real_routes() {
     for scope in ["commands", "chat:write", "app_mentions:read"] {
         assert!(scopes.contains(&json!(scope)), "{scope}");
     }
+}
+
+#[tokio::test]
+async fn a_reply_slack_keeps_refusing_is_given_up_listed_and_retried() {
+    let mut serving = serve_with("[outbox]\ngive_up_after_secs = 1\n").await;
+    // Slack fails the first two attempts (the second comes after the
+    // give-up time), then works again.
+    serving.slack.answer_next(500, None);
+    serving.slack.answer_next(500, None);
+    assert_eq!(serving.slash("api to staging", "9.9.9", 0).await.0, 200);
+
+    let config = serving.dir.path().join("hoist.toml").display().to_string();
+    // The operator runs it with the same settings as the server.
+    let env = [("HOIST_GITHUB__TOKEN", TOKEN)];
+    let mut listed = String::new();
+    for _ in 0..100 {
+        listed = support::hoist(&["outbox", "--config", &config], "", &env)
+            .await
+            .stdout;
+        if listed.contains("Deploying api main") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(listed.starts_with("#1 slack C0DEPLOYS queued "), "{listed}");
+    assert!(
+        listed.contains("after 2 attempts: Deploying api main (1111111) to staging"),
+        "{listed}"
+    );
+    assert!(serving.slack.sent().is_empty());
+
+    let retried = support::hoist(&["outbox", "--config", &config, "--retry-all"], "", &env).await;
+    assert!(retried.success, "{retried:?}");
+    assert_eq!(
+        retried.stdout,
+        "#1 queued again; a running `hoist serve` delivers it.\n"
+    );
+    serving
+        .slack
+        .wait_for("Deploying api main (1111111) to staging")
+        .await;
+    let after = support::hoist(&["outbox", "--config", &config], "", &env).await;
+    assert!(
+        after.stdout.starts_with("No replies were given up"),
+        "{after:?}"
+    );
+    let wrong = support::hoist(&["outbox", "--config", &config, "--retry", "42"], "", &env).await;
+    assert!(!wrong.success);
+    assert!(
+        wrong.stderr.contains("#42 is not a given-up reply"),
+        "{wrong:?}"
+    );
+    serving.process.kill().await.unwrap();
 }

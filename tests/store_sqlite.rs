@@ -10,7 +10,8 @@ use hoist::domain::{
 use hoist::forge::{Check, CheckState, DeploymentFilter, NewDeployment, NewStatus};
 use hoist::store::sqlite::SqliteStore;
 use hoist::store::{
-    AuditEntry, DeploymentKey, DeploymentRecord, LocalForgeStore, LogLine, LogStream, Store,
+    AuditEntry, DeploymentKey, DeploymentRecord, LocalForgeStore, LogLine, LogStream, Replies,
+    Store,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -239,31 +240,31 @@ async fn the_outbox_dedupes_leases_retries_and_delivers() {
     let store = memory().await;
     let body = |n: i32| json!({"text": format!("reply {n}")});
     let a = store
-        .enqueue_reply(Platform::Slack, &body(1), Some("status:1:success"))
+        .enqueue_reply(Platform::Slack, "C1", &body(1), Some("status:1:success"))
         .await
         .expect("enqueue")
         .expect("new");
     assert_eq!(
         store
-            .enqueue_reply(Platform::Slack, &body(9), Some("status:1:success"))
+            .enqueue_reply(Platform::Slack, "C1", &body(9), Some("status:1:success"))
             .await
             .expect("enqueue"),
         None,
         "same dedupe key is dropped"
     );
     let b = store
-        .enqueue_reply(Platform::Slack, &body(2), None)
+        .enqueue_reply(Platform::Slack, "C2", &body(2), None)
         .await
         .expect("enqueue")
         .expect("new");
     let c = store
-        .enqueue_reply(Platform::Discord, &body(3), None)
+        .enqueue_reply(Platform::Discord, "D1", &body(3), None)
         .await
         .expect("enqueue")
         .expect("new");
     // No dedupe key never collides.
     let d = store
-        .enqueue_reply(Platform::Slack, &body(4), None)
+        .enqueue_reply(Platform::Slack, "C3", &body(4), None)
         .await
         .expect("enqueue")
         .expect("new");
@@ -344,6 +345,71 @@ async fn the_outbox_dedupes_leases_retries_and_delivers() {
 }
 
 #[tokio::test]
+async fn a_conversation_reads_its_replies_in_order_and_given_up_ones_can_be_retried() {
+    let store = memory().await;
+    let first = store
+        .enqueue_reply(Platform::Slack, "C9", &json!({"text": "first"}), None)
+        .await
+        .expect("enqueue")
+        .expect("new");
+    let second = store
+        .enqueue_reply(Platform::Slack, "C9", &json!({"text": "second"}), None)
+        .await
+        .expect("enqueue")
+        .expect("new");
+    let other = store
+        .enqueue_reply(Platform::Slack, "C10", &json!({"text": "elsewhere"}), None)
+        .await
+        .expect("enqueue")
+        .expect("new");
+    let ids =
+        |items: Vec<hoist::store::OutboxItem>| items.into_iter().map(|i| i.id).collect::<Vec<_>>();
+    let claim = |now: i64| store.claim_replies(&[Platform::Slack], at(now), at(now + 100), 10);
+
+    // The second waits behind the first; another conversation does not.
+    assert_eq!(ids(claim(0).await.expect("claim")), [first, other]);
+    store.reply_delivered(other).await.expect("delivered");
+    store
+        .reply_failed(first, at(5_000), "slack is down")
+        .await
+        .expect("failed");
+    assert!(
+        ids(claim(1_000).await.expect("claim")).is_empty(),
+        "still behind the first"
+    );
+
+    // Given up, the first no longer holds the conversation back.
+    store
+        .reply_given_up(first, "slack is down")
+        .await
+        .expect("given up");
+    assert_eq!(ids(claim(2_000).await.expect("claim")), [second]);
+    let dead = store.dead_replies(10).await.expect("dead letters");
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].id, dead[0].conversation.as_str()), (first, "C9"));
+    assert_eq!(dead[0].last_error.as_deref(), Some("slack is down"));
+    assert_eq!(dead[0].body["text"], "first");
+
+    // Retried, it is due at once and no longer dead.
+    assert!(store.retry_dead_reply(first).await.expect("retry"));
+    assert!(
+        !store.retry_dead_reply(first).await.expect("retry"),
+        "only dead ones"
+    );
+    assert!(!store.retry_dead_reply(999).await.expect("retry"));
+    assert!(
+        store
+            .dead_replies(10)
+            .await
+            .expect("dead letters")
+            .is_empty()
+    );
+    let again = claim(3_000).await.expect("claim");
+    assert_eq!(ids(again.clone()), [first]);
+    assert_eq!(again[0].attempts, 1, "counted afresh");
+}
+
+#[tokio::test]
 async fn two_workers_never_claim_the_same_reply() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = format!("sqlite://{}", dir.path().join("hoist.db").display());
@@ -351,7 +417,7 @@ async fn two_workers_never_claim_the_same_reply() {
     let mut ids = HashSet::new();
     for n in 0..60 {
         let id = store
-            .enqueue_reply(Platform::Shell, &json!({ "n": n }), None)
+            .enqueue_reply(Platform::Shell, &format!("c{n}"), &json!({ "n": n }), None)
             .await
             .expect("enqueue")
             .expect("new");

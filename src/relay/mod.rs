@@ -44,7 +44,12 @@ impl Hoist {
     pub async fn reply(&self, reply: &Reply, dedupe_key: Option<&str>) -> anyhow::Result<()> {
         let body = serde_json::to_value(reply)?;
         self.store
-            .enqueue_reply(reply.origin.platform, &body, dedupe_key)
+            .enqueue_reply(
+                reply.origin.platform,
+                &reply.origin.conversation,
+                &body,
+                dedupe_key,
+            )
             .await?;
         self.outbox_wakeup.notify_one();
         Ok(())
@@ -186,6 +191,9 @@ impl Outbox {
             .store
             .claim_replies(&platforms, now, lease_until, BATCH)
             .await?;
+        let give_up = SignedDuration::from_secs(
+            i64::try_from(hoist.config.outbox.give_up_after_secs).unwrap_or(i64::MAX),
+        );
         for item in &items {
             let Some(adapter) = self.adapters.get(&item.platform) else {
                 continue;
@@ -220,6 +228,14 @@ impl Outbox {
                     }
                     hoist.store.reply_delivered(item.id).await?;
                     hoist.metrics.reply_delivered();
+                }
+                Err(error) if now.duration_since(item.created_at) > give_up => {
+                    tracing::error!(id = item.id, attempts = item.attempts, %error, "reply given up: see `hoist outbox`");
+                    hoist
+                        .store
+                        .reply_given_up(item.id, &error.to_string())
+                        .await?;
+                    hoist.metrics.reply_failed();
                 }
                 Err(error) => {
                     let wait = match &error {

@@ -79,6 +79,8 @@ pub struct AuditEntry {
 pub struct OutboxItem {
     pub id: i64,
     pub platform: Platform,
+    /// When it was queued: a reply undelivered for too long is given up.
+    pub created_at: Timestamp,
     /// The adapter's own message description (a serialised `chat::Reply`).
     pub body: serde_json::Value,
     pub attempts: u32,
@@ -95,6 +97,72 @@ pub struct InboxItem {
     pub body: String,
     /// Including this one.
     pub attempts: u32,
+}
+
+/// A reply given up on: kept for `hoist outbox` to show and retry.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadReply {
+    pub id: i64,
+    pub platform: Platform,
+    pub conversation: String,
+    pub body: serde_json::Value,
+    pub attempts: u32,
+    pub created_at: Timestamp,
+    pub last_error: Option<String>,
+}
+
+/// The outbox: replies waiting for delivery, delivered in order per
+/// conversation, given up on into a dead-letter list.
+#[async_trait]
+pub trait Replies: Send + Sync + 'static {
+    /// Queues a reply to `conversation`. With a `dedupe_key`, a second
+    /// reply with the same key is dropped (returns `None`).
+    async fn enqueue_reply(
+        &self,
+        platform: Platform,
+        conversation: &str,
+        body: &serde_json::Value,
+        dedupe_key: Option<&str>,
+    ) -> StoreResult<Option<i64>>;
+
+    /// Replies due for delivery, oldest first, leased to the caller until
+    /// `lease_until` so another worker does not send them too. A reply
+    /// waits while an older one to the same conversation is undelivered
+    /// (and not given up on), so a conversation reads them in order.
+    async fn claim_replies(
+        &self,
+        platforms: &[Platform],
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxItem>>;
+
+    async fn reply_delivered(&self, id: i64) -> StoreResult<()>;
+
+    /// Delivery failed: try again at `retry_at`.
+    async fn reply_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()>;
+
+    /// Delivery failed for too long: moved to the dead-letter list.
+    async fn reply_given_up(&self, id: i64, error: &str) -> StoreResult<()>;
+
+    /// The dead-letter list, oldest first.
+    async fn dead_replies(&self, limit: usize) -> StoreResult<Vec<DeadReply>>;
+
+    /// Puts a given-up reply back in the queue, due now. Returns `false`
+    /// when there is no such dead reply.
+    async fn retry_dead_reply(&self, id: i64) -> StoreResult<bool>;
+
+    /// Remembers the message that shows a deployment on a platform.
+    async fn remember_card_message(
+        &self,
+        card_key: &str,
+        platform: Platform,
+        message_id: &str,
+    ) -> StoreResult<()>;
+
+    /// The message that shows a deployment on a platform, if one was sent.
+    async fn card_message(&self, card_key: &str, platform: Platform)
+    -> StoreResult<Option<String>>;
 }
 
 /// Webhook deliveries: stored before they are acknowledged, handled after.
@@ -126,7 +194,7 @@ pub trait Inbox: Send + Sync + 'static {
 }
 
 #[async_trait]
-pub trait Store: Inbox + Send + Sync + 'static {
+pub trait Store: Inbox + Replies + Send + Sync + 'static {
     /// Remembers which conversation asked for a deployment. Recording the
     /// same deployment again is a no-op.
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()>;
@@ -156,42 +224,6 @@ pub trait Store: Inbox + Send + Sync + 'static {
 
     /// Newest first.
     async fn recent_audit(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
-
-    /// Queues a reply. With a `dedupe_key`, a second reply with the same key
-    /// is dropped (returns `None`).
-    async fn enqueue_reply(
-        &self,
-        platform: Platform,
-        body: &serde_json::Value,
-        dedupe_key: Option<&str>,
-    ) -> StoreResult<Option<i64>>;
-
-    /// Replies due for delivery, oldest first, leased to the caller until
-    /// `lease_until` so another worker does not send them too.
-    async fn claim_replies(
-        &self,
-        platforms: &[Platform],
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: usize,
-    ) -> StoreResult<Vec<OutboxItem>>;
-
-    async fn reply_delivered(&self, id: i64) -> StoreResult<()>;
-
-    /// Delivery failed: try again at `retry_at`.
-    async fn reply_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()>;
-
-    /// Remembers the message that shows a deployment on a platform.
-    async fn remember_card_message(
-        &self,
-        card_key: &str,
-        platform: Platform,
-        message_id: &str,
-    ) -> StoreResult<()>;
-
-    /// The message that shows a deployment on a platform, if one was sent.
-    async fn card_message(&self, card_key: &str, platform: Platform)
-    -> StoreResult<Option<String>>;
 }
 
 /// What the local forge keeps: the GitHub Deployments API's data, on disk.

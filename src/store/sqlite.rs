@@ -9,6 +9,7 @@
 mod core_store;
 mod inbox;
 mod local_store;
+mod replies;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -88,6 +89,11 @@ fn parse_repo(text: &str) -> anyhow::Result<RepoName> {
     text.parse()
         .map_err(|e: String| anyhow::anyhow!(e))
         .context("corrupt repository name in the store")
+}
+
+/// A `usize` limit as SQL wants it; anything past `i64::MAX` is "all".
+fn sql_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 fn millis(at: Timestamp) -> i64 {

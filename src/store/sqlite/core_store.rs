@@ -4,12 +4,12 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, from_millis, millis, name_of, parse_name, parse_repo, repo_key};
-use crate::domain::{AppName, DeploymentId, Platform, Sha};
-use crate::forge::NewStatus;
-use crate::store::{
-    AuditEntry, DeploymentKey, DeploymentRecord, LogLine, OutboxItem, Store, StoreResult,
+use super::{
+    SqliteStore, from_millis, millis, name_of, parse_name, parse_repo, repo_key, sql_limit,
 };
+use crate::domain::{AppName, DeploymentId, Sha};
+use crate::forge::NewStatus;
+use crate::store::{AuditEntry, DeploymentKey, DeploymentRecord, LogLine, Store, StoreResult};
 
 #[derive(sqlx::FromRow)]
 struct DeploymentRow {
@@ -66,19 +66,6 @@ struct AuditRow {
     command: String,
     outcome: String,
     detail: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct OutboxRow {
-    id: i64,
-    platform: String,
-    body: String,
-    attempts: i64,
-}
-
-/// A `usize` limit as SQL wants it; anything past `i64::MAX` is "all".
-fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
@@ -266,143 +253,5 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
-    }
-
-    async fn enqueue_reply(
-        &self,
-        platform: Platform,
-        body: &serde_json::Value,
-        dedupe_key: Option<&str>,
-    ) -> StoreResult<Option<i64>> {
-        let now = millis(Timestamp::now());
-        // A new reply is due at once (next_attempt_at 0), whatever clock the
-        // relay later claims with.
-        let id: Option<(i64,)> = sqlx::query_as(
-            "INSERT INTO outbox (platform, body, dedupe_key, created_at, next_attempt_at) \
-             VALUES (?, ?, ?, ?, 0) ON CONFLICT DO NOTHING RETURNING id",
-        )
-        .bind(platform.as_str())
-        .bind(body.to_string())
-        .bind(dedupe_key)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .with_context(|| format!("cannot queue a {} reply", platform.as_str()))?;
-        Ok(id.map(|(id,)| id))
-    }
-
-    async fn claim_replies(
-        &self,
-        platforms: &[Platform],
-        now: Timestamp,
-        lease_until: Timestamp,
-        limit: usize,
-    ) -> StoreResult<Vec<OutboxItem>> {
-        if platforms.is_empty() || limit == 0 {
-            return Ok(Vec::new());
-        }
-        let placeholders = vec!["?"; platforms.len()].join(", ");
-        // One statement: SQLite runs it under the write lock, so two workers
-        // can never lease the same row.
-        let sql = format!(
-            "UPDATE outbox SET lease_until = ?, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM outbox \
-                 WHERE delivered_at IS NULL AND next_attempt_at <= ? \
-                 AND (lease_until IS NULL OR lease_until <= ?) \
-                 AND platform IN ({placeholders}) ORDER BY id LIMIT ?) \
-             RETURNING id, platform, body, attempts"
-        );
-        let mut query = sqlx::query_as::<_, OutboxRow>(&sql)
-            .bind(millis(lease_until))
-            .bind(millis(now))
-            .bind(millis(now));
-        for platform in platforms {
-            query = query.bind(platform.as_str());
-        }
-        let mut rows = query
-            .bind(sql_limit(limit))
-            .fetch_all(&self.pool)
-            .await
-            .context("cannot claim replies from the outbox")?;
-        // RETURNING gives no order guarantee.
-        rows.sort_by_key(|row| row.id);
-        rows.into_iter()
-            .map(|row| {
-                Ok(OutboxItem {
-                    id: row.id,
-                    platform: parse_name(&row.platform, "platform")?,
-                    body: serde_json::from_str(&row.body)
-                        .with_context(|| format!("corrupt body of reply {}", row.id))?,
-                    attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                })
-            })
-            .collect()
-    }
-
-    async fn reply_delivered(&self, id: i64) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE outbox SET delivered_at = ?, lease_until = NULL, last_error = NULL \
-             WHERE id = ?",
-        )
-        .bind(millis(Timestamp::now()))
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("cannot mark reply {id} delivered"))?;
-        anyhow::ensure!(done.rows_affected() == 1, "no reply {id} in the outbox");
-        Ok(())
-    }
-
-    async fn reply_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE outbox SET next_attempt_at = ?, lease_until = NULL, last_error = ? \
-             WHERE id = ? AND delivered_at IS NULL",
-        )
-        .bind(millis(retry_at))
-        .bind(error)
-        .bind(id)
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("cannot reschedule reply {id}"))?;
-        anyhow::ensure!(
-            done.rows_affected() == 1,
-            "no undelivered reply {id} in the outbox"
-        );
-        Ok(())
-    }
-
-    async fn remember_card_message(
-        &self,
-        card_key: &str,
-        platform: Platform,
-        message_id: &str,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO chat_messages (card_key, platform, message_id) VALUES (?, ?, ?) \
-             ON CONFLICT (card_key, platform) DO UPDATE SET message_id = excluded.message_id",
-        )
-        .bind(card_key)
-        .bind(platform.as_str())
-        .bind(message_id)
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("cannot remember the message of {card_key}"))?;
-        Ok(())
-    }
-
-    async fn card_message(
-        &self,
-        card_key: &str,
-        platform: Platform,
-    ) -> StoreResult<Option<String>> {
-        let row: Option<(String,)> = sqlx::query_as(
-            "SELECT message_id FROM chat_messages WHERE card_key = ? AND platform = ?",
-        )
-        .bind(card_key)
-        .bind(platform.as_str())
-        .fetch_optional(&self.pool)
-        .await
-        .with_context(|| format!("cannot read the message of {card_key}"))?;
-        Ok(row.map(|(id,)| id))
     }
 }

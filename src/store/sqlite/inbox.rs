@@ -4,7 +4,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, millis};
+use super::{SqliteStore, millis, sql_limit};
 use crate::store::{Inbox, InboxItem, StoreResult};
 
 #[derive(sqlx::FromRow)]
@@ -59,7 +59,7 @@ impl Inbox for SqliteStore {
         .bind(millis(lease_until))
         .bind(i64::from(max_attempts))
         .bind(millis(now))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(sql_limit(limit))
         .fetch_all(&self.pool)
         .await
         .context("cannot claim webhook deliveries")?;
