@@ -64,10 +64,23 @@ async fn serve_with(extra: &str) -> Serving {
         ),
     )
     .unwrap();
+    let process = start_hoist(&config, address).await;
+    Serving {
+        dir,
+        github,
+        slack,
+        address,
+        process,
+    }
+}
+
+/// Starts `hoist serve` with its secrets in the environment, and waits
+/// until it listens.
+async fn start_hoist(config: &std::path::Path, address: SocketAddr) -> tokio::process::Child {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
     command
         .args(["serve", "--config"])
-        .arg(&config)
+        .arg(config)
         .env("HOIST_GITHUB__TOKEN", TOKEN)
         .env("HOIST_GITHUB__WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("HOIST_SLACK__BOT_TOKEN", BOT_TOKEN)
@@ -78,13 +91,7 @@ async fn serve_with(extra: &str) -> Serving {
     let process = command.spawn().expect("hoist serve starts");
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(address).await.is_ok() {
-            return Serving {
-                dir,
-                github,
-                slack,
-                address,
-                process,
-            };
+            return process;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -413,5 +420,58 @@ async fn a_reply_slack_keeps_refusing_is_given_up_listed_and_retried() {
         wrong.stderr.contains("#42 is not a given-up reply"),
         "{wrong:?}"
     );
+    serving.process.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn kill_9_after_the_acknowledgement_loses_nothing() {
+    let mut serving = serve().await;
+    assert_eq!(serving.slash("api to staging", "7.7.7", 0).await.0, 200);
+    serving.slack.wait_for("deployment #1001 created").await;
+    let id = serving.github.deployment_ids("acme/api")[0];
+
+    // Slack is down when the status arrives: the webhook is acknowledged
+    // (stored), the reply is queued and fails...
+    serving.slack.answer_next(500, None);
+    let refused_before = serving.slack.refused();
+    assert_eq!(serving.status_webhook(id, "success", "d-kill").await, 202);
+    for _ in 0..100 {
+        if serving.slack.refused() > refused_before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        serving.slack.refused() > refused_before,
+        "the reply was tried"
+    );
+    // ...and hoist dies without a chance to clean up.
+    serving.process.kill().await.unwrap(); // SIGKILL
+    serving.process.wait().await.unwrap();
+    assert!(
+        !serving
+            .slack
+            .sent()
+            .iter()
+            .any(|s| s.text.contains("succeeded"))
+    );
+
+    // A new process on the same store delivers it, once.
+    let config = serving.dir.path().join("hoist.toml");
+    serving.process = start_hoist(&config, serving.address).await;
+    // The redelivered webhook changes nothing either.
+    assert_eq!(serving.status_webhook(id, "success", "d-kill").await, 200);
+    serving
+        .slack
+        .wait_for("to staging: succeeded (rolled out by CI)")
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let told = serving
+        .slack
+        .sent()
+        .into_iter()
+        .filter(|s| s.method == "chat.postMessage" && s.text.contains("succeeded"))
+        .count();
+    assert_eq!(told, 1);
     serving.process.kill().await.unwrap();
 }
