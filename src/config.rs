@@ -42,6 +42,8 @@ pub struct Config {
     pub runner: RunnerConfig,
     #[serde(default)]
     pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub watch: WatchConfig,
     /// Environment aliases: `prod = "production"`.
     #[serde(default = "default_aliases")]
     pub aliases: BTreeMap<String, String>,
@@ -175,6 +177,27 @@ impl Default for OutboxConfig {
     fn default() -> Self {
         Self {
             give_up_after_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WatchConfig {
+    /// Seconds between two rounds of polling unfinished deployments.
+    pub interval_secs: u64,
+    /// A deployment with no status after this many seconds is reported.
+    pub silence_secs: u64,
+    /// Deployments older than this are no longer watched.
+    pub max_age_secs: u64,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        Self {
+            interval_secs: 30,
+            silence_secs: 60,
+            max_age_secs: 24 * 60 * 60,
         }
     }
 }

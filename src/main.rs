@@ -110,6 +110,7 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
             let stop = CancellationToken::new();
             let inbox = tokio::spawn(Arc::clone(&built.hoist).run_inbox_until(stop.clone()));
+            let watch = tokio::spawn(Arc::clone(&built.hoist).run_watch_until(stop.clone()));
             let outbox = Outbox::new(chat_adapters(&built.hoist.config)?);
             let outbox = tokio::spawn(outbox.run_until(Arc::clone(&built.hoist), stop.clone()));
             let result = tokio::select! {
@@ -118,6 +119,7 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             };
             stop.cancel();
             inbox.await?;
+            watch.await?;
             outbox.await?;
             result
         }

@@ -475,3 +475,50 @@ async fn kill_9_after_the_acknowledgement_loses_nothing() {
     assert_eq!(told, 1);
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn missed_statuses_are_caught_up_and_silence_is_reported() {
+    let mut serving = serve_with("[watch]\ninterval_secs = 1\nsilence_secs = 2\n").await;
+    assert_eq!(serving.slash("api to staging", "5.5.1", 0).await.0, 200);
+    serving.slack.wait_for("deployment #1001 created").await;
+    // CI posts a status on GitHub; no webhook reaches hoist.
+    serving.github.add_status(1001, "success", "deployed by CI");
+    serving
+        .slack
+        .wait_for("to staging: succeeded (deployed by CI)")
+        .await;
+
+    // A deployment nothing picks up.
+    assert_eq!(serving.slash("api to staging", "5.5.2", 0).await.0, 200);
+    let silence = serving
+        .slack
+        .wait_for("Deployment #1002 of api main to staging has had no status for 2 s")
+        .await;
+    assert_eq!(silence.channel, "C0DEPLOYS");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let sent = serving.slack.sent();
+    assert_eq!(
+        sent.iter()
+            .filter(|s| s.text.contains("has had no status"))
+            .count(),
+        1,
+        "told once"
+    );
+    assert_eq!(
+        sent.iter()
+            .filter(|s| s.method == "chat.postMessage" && s.text.contains("succeeded"))
+            .count(),
+        1,
+        "caught up once, however many rounds"
+    );
+    // Polling an unchanged list costs nothing: GitHub answered 304. (A
+    // finished deployment, #1001, is no longer polled at all.)
+    let polls = serving.github.seen();
+    assert!(
+        polls
+            .iter()
+            .any(|s| s.path.contains("/deployments/1002/statuses") && s.status == 304),
+        "{polls:#?}"
+    );
+    serving.process.kill().await.unwrap();
+}

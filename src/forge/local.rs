@@ -219,6 +219,18 @@ impl Forge for LocalForge {
             .map_err(store_error)
     }
 
+    async fn deployment_statuses(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> Result<Vec<(NewStatus, Timestamp)>, ForgeError> {
+        self.path(repo)?;
+        self.store
+            .local_statuses(repo, id)
+            .await
+            .map_err(store_error)
+    }
+
     async fn create_status(
         &self,
         repo: &RepoName,

@@ -56,6 +56,14 @@ pub trait Forge: Send + Sync + 'static {
         filter: &DeploymentFilter,
     ) -> Result<Vec<Deployment>, ForgeError>;
 
+    /// Every status of a deployment, oldest first, with when it was
+    /// posted (the catch-up worker's way to see what a webhook missed).
+    async fn deployment_statuses(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> Result<Vec<(NewStatus, Timestamp)>, ForgeError>;
+
     /// Adds a status to a deployment.
     async fn create_status(
         &self,

@@ -12,6 +12,7 @@
 //! nothing.
 
 mod inbox;
+mod watch;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -216,6 +216,15 @@ pub trait Store: Inbox + Replies + Send + Sync + 'static {
         at: Timestamp,
     ) -> StoreResult<bool>;
 
+    /// Deployments hoist created since `since` that have no final status
+    /// (success, failure, error, inactive) yet, oldest first, each with
+    /// whether any status was seen at all.
+    async fn unfinished_deployments(
+        &self,
+        since: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<(DeploymentRecord, bool)>>;
+
     async fn append_log(&self, key: &DeploymentKey, lines: &[LogLine]) -> StoreResult<()>;
 
     async fn read_log(&self, key: &DeploymentKey) -> StoreResult<Vec<LogLine>>;
@@ -259,6 +268,13 @@ pub trait LocalForgeStore: Send + Sync + 'static {
         repo: &RepoName,
         filter: &DeploymentFilter,
     ) -> StoreResult<Vec<Deployment>>;
+
+    /// A local deployment's statuses, oldest first, with their times.
+    async fn local_statuses(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> StoreResult<Vec<(NewStatus, Timestamp)>>;
 
     async fn insert_local_status(
         &self,

@@ -256,6 +256,24 @@ impl FakeGitHub {
             .unwrap_or(Value::Null)
     }
 
+    /// A status posted by something else (CI, a runner) without a webhook
+    /// reaching hoist.
+    pub fn add_status(&self, id: i64, state: &str, description: &str) {
+        let fixture: Value = serde_json::from_str(STATUS_FIXTURE).unwrap();
+        let mut model = self.model();
+        let deployment = model
+            .deployments
+            .iter_mut()
+            .find(|d| d.json["id"] == id)
+            .expect("a deployment of the fake");
+        let mut status = fixture["deployment_status"].clone();
+        status["id"] = json!(deployment.statuses.len() + 1);
+        status["state"] = json!(state);
+        status["description"] = json!(description);
+        status["created_at"] = json!(jiff::Timestamp::now().to_string());
+        deployment.statuses.push(status);
+    }
+
     /// The statuses posted to a deployment, oldest first.
     pub fn statuses(&self, id: i64) -> Vec<Value> {
         self.model()
@@ -555,10 +573,13 @@ fn repo_answer(
                 .iter()
                 .find(|d| d.repo == full && id.parse::<i64>().is_ok_and(|id| d.json["id"] == id))
             {
-                Some(d) => json_answer(
-                    StatusCode::OK,
-                    Value::Array(d.statuses.iter().rev().take(per_page).cloned().collect()),
-                ),
+                Some(d) => {
+                    let list =
+                        Value::Array(d.statuses.iter().rev().take(per_page).cloned().collect());
+                    with_etag(headers, &list.to_string(), || {
+                        json_answer(StatusCode::OK, list.clone())
+                    })
+                }
                 None => message(StatusCode::NOT_FOUND, "Not Found"),
             }
         }

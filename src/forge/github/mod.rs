@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use http::StatusCode;
+use jiff::Timestamp;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -391,6 +392,28 @@ impl Forge for GitHubForge {
             deployments.push(deployment.into_deployment(state)?);
         }
         Ok(deployments)
+    }
+
+    async fn deployment_statuses(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> Result<Vec<(NewStatus, Timestamp)>, ForgeError> {
+        // With an ETag: polling an unchanged list costs no rate limit.
+        let path = format!("/repos/{repo}/deployments/{id}/statuses?per_page={MAX_PAGE}");
+        let answer = self.client.get_cached(repo, &Call::get(path)).await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Err(ForgeError::NotFound {
+                what: format!("deployment {id} of {repo}"),
+            });
+        }
+        expect_success(&answer)?;
+        let newest_first: Vec<WireStatus> = answer.json("deployment statuses")?;
+        newest_first
+            .into_iter()
+            .rev()
+            .map(WireStatus::into_status)
+            .collect()
     }
 
     async fn create_status(

@@ -2,14 +2,13 @@
 //! reads, turned into [`ForgeEvent`]s.
 
 use hmac::{Hmac, Mac};
-use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::wire::WireDeployment;
-use crate::domain::{DeploymentState, RepoName};
-use crate::forge::{ForgeEvent, NewStatus};
+use super::wire::{WireDeployment, WireStatus};
+use crate::domain::RepoName;
+use crate::forge::ForgeEvent;
 
 /// Why a delivery's signature was refused (all answered 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -55,16 +54,6 @@ struct StatusEvent {
 }
 
 #[derive(Debug, Deserialize)]
-struct WireStatus {
-    state: String,
-    description: Option<String>,
-    log_url: Option<String>,
-    target_url: Option<String>,
-    environment_url: Option<String>,
-    created_at: Timestamp,
-}
-
-#[derive(Debug, Deserialize)]
 struct Repository {
     full_name: String,
 }
@@ -79,31 +68,19 @@ pub fn parse_event(event: &str, body: &str) -> Result<ForgeEvent, String> {
                 parsed.repository.full_name.parse().map_err(|_| {
                     format!("bad repository name `{}`", parsed.repository.full_name)
                 })?;
-            let state = DeploymentState::parse(&parsed.deployment_status.state)
-                .ok_or_else(|| format!("unknown state `{}`", parsed.deployment_status.state))?;
-            let status = NewStatus {
-                state,
-                description: parsed.deployment_status.description,
-                // `target_url` is the older name of `log_url`.
-                log_url: parsed
-                    .deployment_status
-                    .log_url
-                    .or(parsed.deployment_status.target_url)
-                    .filter(|url| !url.is_empty()),
-                environment_url: parsed
-                    .deployment_status
-                    .environment_url
-                    .filter(|url| !url.is_empty()),
-            };
+            let (status, at) = parsed
+                .deployment_status
+                .into_status()
+                .map_err(|e| e.to_string())?;
             let deployment = parsed
                 .deployment
-                .into_deployment(Some(state))
+                .into_deployment(Some(status.state))
                 .map_err(|e| e.to_string())?;
             Ok(ForgeEvent::DeploymentStatus {
                 repo,
                 deployment,
                 status,
-                at: parsed.deployment_status.created_at,
+                at,
             })
         }
         other => Err(format!("hoist does not handle `{other}` events")),

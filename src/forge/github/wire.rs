@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::domain::{DeploymentId, DeploymentState, Sha};
-use crate::forge::{Check, CheckState, Deployment, ForgeError};
+use crate::forge::{Check, CheckState, Deployment, ForgeError, NewStatus};
 
 #[derive(Debug, Deserialize)]
 pub(super) struct Repository {
@@ -76,9 +76,40 @@ impl WireDeployment {
     }
 }
 
+/// A deployment status as the REST API and webhooks show it.
 #[derive(Debug, Deserialize)]
 pub(super) struct WireStatus {
     pub state: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub log_url: Option<String>,
+    /// The older name of `log_url`.
+    #[serde(default)]
+    pub target_url: Option<String>,
+    #[serde(default)]
+    pub environment_url: Option<String>,
+    pub created_at: Option<Timestamp>,
+}
+
+impl WireStatus {
+    pub fn into_status(self) -> Result<(NewStatus, Timestamp), ForgeError> {
+        let state = DeploymentState::parse(&self.state)
+            .ok_or_else(|| bad_answer("a deployment status with an unknown state"))?;
+        let at = self
+            .created_at
+            .ok_or_else(|| bad_answer("a deployment status without a time"))?;
+        let status = NewStatus {
+            state,
+            description: self.description,
+            log_url: self
+                .log_url
+                .or(self.target_url)
+                .filter(|url| !url.is_empty()),
+            environment_url: self.environment_url.filter(|url| !url.is_empty()),
+        };
+        Ok((status, at))
+    }
 }
 
 /// `GET /repos/{owner}/{repo}/commits/{ref}/status`

@@ -161,6 +161,38 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn unfinished_deployments(
+        &self,
+        since: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<(DeploymentRecord, bool)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            deployment: DeploymentRow,
+            statuses: i64,
+        }
+        let sql = format!(
+            "SELECT {DEPLOYMENT_COLUMNS}, \
+                (SELECT COUNT(*) FROM deployment_statuses s WHERE s.forge = d.forge \
+                 AND s.repo = d.repo AND s.deployment_id = d.deployment_id) AS statuses \
+             FROM deployments d WHERE created_at >= ? AND NOT EXISTS ( \
+                SELECT 1 FROM deployment_statuses s WHERE s.forge = d.forge AND s.repo = d.repo \
+                AND s.deployment_id = d.deployment_id \
+                AND s.state IN ('success', 'failure', 'error', 'inactive')) \
+             ORDER BY created_at LIMIT ?"
+        );
+        let rows: Vec<Row> = sqlx::query_as(&sql)
+            .bind(millis(since))
+            .bind(sql_limit(limit))
+            .fetch_all(&self.pool)
+            .await
+            .context("cannot list unfinished deployments")?;
+        rows.into_iter()
+            .map(|row| Ok((row.deployment.into_record()?, row.statuses > 0)))
+            .collect()
+    }
+
     async fn append_log(&self, key: &DeploymentKey, lines: &[LogLine]) -> StoreResult<()> {
         let context = || {
             format!(

@@ -183,6 +183,46 @@ impl LocalForgeStore for SqliteStore {
             .collect()
     }
 
+    async fn local_statuses(
+        &self,
+        repo: &RepoName,
+        id: DeploymentId,
+    ) -> StoreResult<Vec<(NewStatus, Timestamp)>> {
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            state: String,
+            description: Option<String>,
+            log_url: Option<String>,
+            environment_url: Option<String>,
+            at: i64,
+        }
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT s.state, s.description, s.log_url, s.environment_url, s.at \
+             FROM local_statuses s JOIN local_deployments d ON d.id = s.deployment_id \
+             WHERE d.id = ? AND d.repo = ? ORDER BY s.id",
+        )
+        .bind(id.0)
+        .bind(repo_key(repo))
+        .fetch_all(&self.pool)
+        .await
+        .with_context(|| format!("cannot read the statuses of local deployment {id} of {repo}"))?;
+        rows.into_iter()
+            .map(|row| {
+                let state = DeploymentState::parse(&row.state)
+                    .with_context(|| format!("corrupt state `{}` in the store", row.state))?;
+                Ok((
+                    NewStatus {
+                        state,
+                        description: row.description,
+                        log_url: row.log_url,
+                        environment_url: row.environment_url,
+                    },
+                    from_millis(row.at)?,
+                ))
+            })
+            .collect()
+    }
+
     async fn insert_local_status(
         &self,
         repo: &RepoName,
