@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::app::Hoist;
-use crate::chat::slack::{self, EventEnvelope, SlashCommand};
+use crate::chat::slack::{self, ButtonPress, EventEnvelope, SlashCommand};
 use crate::domain::{DeploymentId, RepoName};
 use crate::forge::github::webhook;
 use crate::store::{DeploymentKey, LogStream};
@@ -28,6 +28,7 @@ pub fn router(hoist: Arc<Hoist>) -> Router {
         .route("/github/webhooks", post(github_webhook))
         .route("/slack/commands", post(slack_command))
         .route("/slack/events", post(slack_event))
+        .route("/slack/interactions", post(slack_interaction))
         .route(
             "/deployments/{forge}/{owner}/{repo}/{id}/log",
             get(deployment_log),
@@ -195,6 +196,50 @@ async fn slack_event(State(hoist): State<Arc<Hoist>>, headers: HeaderMap, body: 
             text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "hoist could not store the event",
+            )
+        }
+    }
+}
+
+/// A button press on one of hoist's messages: checked, stored under its
+/// trigger id, acknowledged; the inbox worker acts on it.
+async fn slack_interaction(
+    State(hoist): State<Arc<Hoist>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Some(refusal) = refuse_unsigned_slack(&hoist, &headers, &body) {
+        return refusal;
+    }
+    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
+    let press = match ButtonPress::parse(&body) {
+        Ok(press) => press,
+        Err(error) => return text(StatusCode::BAD_REQUEST, &error),
+    };
+    if press.request(&hoist.config.users).is_none() {
+        return text(StatusCode::OK, "ignored: not one of hoist's buttons");
+    }
+    let Ok(body) = std::str::from_utf8(&body) else {
+        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    };
+    let key = format!("{}:{}", press.team.id, press.trigger_id);
+    match hoist
+        .store
+        .store_webhook("slack", &key, "block_actions", body)
+        .await
+    {
+        Ok(_) => {
+            hoist.inbox_wakeup.notify_one();
+            StatusCode::OK.into_response()
+        }
+        Err(error) => {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot store a Slack interaction"
+            );
+            text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "hoist could not take the button press",
             )
         }
     }

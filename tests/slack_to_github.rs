@@ -362,6 +362,10 @@ fn the_slack_manifest_points_at_real_routes() {
         manifest["settings"]["event_subscriptions"]["request_url"],
         "https://hoist.example.com/slack/events"
     );
+    assert_eq!(
+        manifest["settings"]["interactivity"]["request_url"],
+        "https://hoist.example.com/slack/interactions"
+    );
     let scopes = manifest["oauth_config"]["scopes"]["bot"]
         .as_array()
         .unwrap();
@@ -520,5 +524,84 @@ async fn missed_statuses_are_caught_up_and_silence_is_reported() {
             .any(|s| s.path.contains("/deployments/1002/statuses") && s.status == 304),
         "{polls:#?}"
     );
+    serving.process.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_cancel_button_calls_off_a_deployment_that_has_not_started() {
+    let mut serving = serve().await;
+    assert_eq!(serving.slash("api to staging", "4.4.1", 0).await.0, 200);
+    let card = serving.slack.wait_for("deployment #1001 created").await;
+    let blocks = card.blocks.expect("Block Kit").to_string();
+    assert!(
+        blocks.contains("hoist_cancel") && blocks.contains("github/acme/api/1001"),
+        "{blocks}"
+    );
+
+    let press = |key: &str, trigger: &str| {
+        let mut payload: Value = serde_json::from_str(include_str!(
+            "fixtures/slack/block_actions.button.slack-docs.json"
+        ))
+        .unwrap();
+        payload["trigger_id"] = json!(trigger);
+        payload["user"]["id"] = json!("U0ADA");
+        payload["user"]["username"] = json!("ada");
+        payload["channel"]["id"] = json!("C0DEPLOYS");
+        payload["actions"][0]["action_id"] = json!("hoist_cancel");
+        payload["actions"][0]["value"] = json!(key);
+        serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+    };
+    let body = press("github/acme/api/1001", "t-1");
+    assert_eq!(
+        serving
+            .signed_slack("/slack/interactions", body.as_bytes(), 0, &[])
+            .await
+            .0,
+        200
+    );
+    let answer = serving
+        .slack
+        .wait_for("Cancelled deployment #1001 of api main to staging.")
+        .await;
+    assert_eq!(answer.method, "chat.postEphemeral");
+    assert_eq!(answer.user.as_deref(), Some("U0ADA"));
+    let statuses = serving.github.statuses(1001);
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0]["state"], "error");
+    assert_eq!(
+        statuses[0]["description"],
+        "Cancelled by ada before it started"
+    );
+
+    // Once something has started it, it is too late.
+    assert_eq!(serving.slash("api to staging", "4.4.2", 0).await.0, 200);
+    serving.slack.wait_for("deployment #1002 created").await;
+    serving
+        .github
+        .add_status(1002, "in_progress", "rolling out");
+    let body = press("github/acme/api/1002", "t-2");
+    assert_eq!(
+        serving
+            .signed_slack("/slack/interactions", body.as_bytes(), 0, &[])
+            .await
+            .0,
+        200
+    );
+    serving
+        .slack
+        .wait_for("Too late to cancel deployment #1002 of api: it is already in progress.")
+        .await;
+    assert_eq!(serving.github.statuses(1002).len(), 1, "nothing posted");
+
+    // Unsigned presses are refused.
+    let (status, _) = http(
+        serving.address,
+        "POST",
+        "/slack/interactions",
+        &[],
+        body.as_bytes(),
+    )
+    .await;
+    assert_eq!(status, 401);
     serving.process.kill().await.unwrap();
 }

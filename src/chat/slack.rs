@@ -192,6 +192,87 @@ impl EventEnvelope {
     }
 }
 
+/// The action id of the button that cancels a deployment not yet started.
+pub const CANCEL_ACTION: &str = "hoist_cancel";
+
+/// A button press on a message hoist posted (`block_actions`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct ButtonPress {
+    pub trigger_id: String,
+    pub user: SlackUser,
+    pub channel: SlackChannel,
+    pub team: SlackTeam,
+    pub actions: Vec<ButtonAction>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlackUser {
+    pub id: String,
+    #[serde(default)]
+    pub username: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlackChannel {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SlackTeam {
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ButtonAction {
+    pub action_id: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+/// What a button asks hoist to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ButtonRequest {
+    /// Cancel the deployment with this card key, for this person.
+    Cancel { card_key: String, origin: Origin },
+}
+
+impl ButtonPress {
+    /// Slack posts interactions form-encoded, as one `payload` field of JSON.
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        struct Form {
+            payload: String,
+        }
+        let form: Form =
+            serde_urlencoded::from_bytes(body).map_err(|e| format!("not an interaction: {e}"))?;
+        serde_json::from_str(&form.payload).map_err(|e| format!("not a button press: {e}"))
+    }
+
+    /// The request, if the button is one of hoist's.
+    pub fn request(&self, users: &BTreeMap<String, String>) -> Option<ButtonRequest> {
+        let action = self.actions.first()?;
+        let name = if self.user.username.is_empty() {
+            self.user.id.clone()
+        } else {
+            self.user.username.clone()
+        };
+        let origin = Origin {
+            platform: Platform::Slack,
+            conversation: self.channel.id.clone(),
+            message: None,
+            actor: Actor {
+                id: self.user.id.clone(),
+                name,
+                login: users.get(&self.user.id).cloned(),
+            },
+        };
+        (action.action_id == CANCEL_ACTION).then(|| ButtonRequest::Cancel {
+            card_key: action.value.clone(),
+            origin,
+        })
+    }
+}
+
 /// Delivers replies with `chat.postMessage` (or `chat.postEphemeral` for
 /// the asker alone).
 pub struct SlackAdapter {
@@ -288,12 +369,18 @@ fn card_content(card: &DeploymentCard, fallback: &str) -> SlackMessageContent {
             SlackBlockMarkDownText::new(format!("<{url}|log>")),
         ));
     }
+    let mut blocks: Vec<SlackBlock> = vec![headline.into(), SlackContextBlock::new(context).into()];
+    // Until something starts it, a deployment can be called off.
+    if matches!(card.state.as_str(), "created" | "pending" | "queued") {
+        let cancel = SlackBlockButtonElement::new(SlackBlockPlainTextOnly::from("Cancel"))
+            .with_action_id(SlackActionId(CANCEL_ACTION.into()))
+            .with_value(card.key.clone())
+            .with_style(SlackBlockButtonStyle::Danger);
+        blocks.push(SlackActionsBlock::new(vec![cancel.into()]).into());
+    }
     SlackMessageContent::new()
         .with_text(fallback.to_owned())
-        .with_blocks(vec![
-            headline.into(),
-            SlackContextBlock::new(context).into(),
-        ])
+        .with_blocks(blocks)
 }
 
 fn refusal(error: SlackClientError) -> DeliveryError {
@@ -359,6 +446,36 @@ mod tests {
         let other =
             EventEnvelope::parse(br#"{"type": "app_rate_limited", "team_id": "T1"}"#).unwrap();
         assert!(other.mention(&BTreeMap::new()).is_none());
+    }
+
+    #[test]
+    fn a_cancel_button_press_names_the_deployment_and_the_person() {
+        let docs: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/fixtures/slack/block_actions.button.slack-docs.json"
+        ))
+        .unwrap();
+        let form = |payload: &serde_json::Value| {
+            serde_urlencoded::to_string([("payload", payload.to_string())]).unwrap()
+        };
+        // Slack's example is a button of another app: not hoist's business.
+        let theirs = ButtonPress::parse(form(&docs).as_bytes()).unwrap();
+        assert_eq!(theirs.request(&BTreeMap::new()), None);
+
+        let mut ours = docs.clone();
+        ours["actions"][0]["action_id"] = CANCEL_ACTION.into();
+        ours["actions"][0]["value"] = "github/acme/api/1001".into();
+        let press = ButtonPress::parse(form(&ours).as_bytes()).unwrap();
+        let Some(ButtonRequest::Cancel { card_key, origin }) = press.request(&BTreeMap::new())
+        else {
+            panic!("a cancel request");
+        };
+        assert_eq!(card_key, "github/acme/api/1001");
+        assert_eq!(origin.conversation, "CBR2V3XEX");
+        assert_eq!(
+            (origin.actor.id.as_str(), origin.actor.name.as_str()),
+            ("UA8RXUSPL", "jtorrance")
+        );
+        assert!(ButtonPress::parse(b"payload=%7Bnot").is_err());
     }
 
     #[test]

@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Hoist;
-use crate::chat::slack::{EventEnvelope, SlashCommand};
+use crate::chat::slack::{ButtonPress, ButtonRequest, EventEnvelope, SlashCommand};
 use crate::forge::ForgeEvent;
 use crate::forge::github::webhook;
 use crate::store::InboxItem;
@@ -61,6 +61,16 @@ impl Hoist {
                     .await
                     .map(drop)
                     .map_err(Handling::Retry)
+            }
+            ("slack", "block_actions") => {
+                let press = ButtonPress::parse(item.body.as_bytes()).map_err(Handling::Dropped)?;
+                match press.request(&self.config.users) {
+                    Some(ButtonRequest::Cancel { card_key, origin }) => self
+                        .cancel(&card_key, &origin)
+                        .await
+                        .map_err(Handling::Retry),
+                    None => Err(Handling::Dropped("not one of hoist's buttons".into())),
+                }
             }
             ("slack", "app_mention") => {
                 let envelope =

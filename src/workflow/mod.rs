@@ -8,6 +8,7 @@
 //! **Architecture invariant:** no platform types here; replies are plain
 //! text addressed to an [`Origin`](crate::domain::Origin).
 
+mod cancel;
 mod deploy;
 mod queries;
 mod target;
