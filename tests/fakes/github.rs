@@ -69,6 +69,8 @@ pub struct Seen {
     /// The JSON body, when there was one.
     pub body: Option<Value>,
     pub status: u16,
+    /// When the request arrived (for the benchmark's latencies).
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -100,6 +102,8 @@ struct Model {
     next_id: i64,
     failures: Vec<Failure>,
     seen: Vec<Seen>,
+    /// Added to every answer, like a distant GitHub.
+    latency: Duration,
     installation_tokens: Vec<String>,
 }
 
@@ -222,6 +226,11 @@ impl FakeGitHub {
         entry.needs_merge.insert(branch.to_owned());
     }
 
+    /// Every answer comes `latency` late.
+    pub fn set_latency(&self, latency: Duration) {
+        self.model().latency = latency;
+    }
+
     pub fn fail_next(&self, failure: Failure) {
         self.model().failures.push(failure);
     }
@@ -333,6 +342,7 @@ async fn handle(
             if_none_match: header_str(&headers, header::IF_NONE_MATCH),
             body: serde_json::from_slice(&body).ok(),
             status: response.status().as_u16(),
+            at: std::time::Instant::now(),
         });
         (response, delay)
     };

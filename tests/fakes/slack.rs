@@ -32,6 +32,8 @@ pub struct Sent {
     pub ts: String,
     /// The thread a message replies in.
     pub thread_ts: Option<String>,
+    /// When the call arrived (for the benchmark's latencies).
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -156,6 +158,7 @@ async fn method(
         blocks: request.get("blocks").cloned(),
         ts: ts.clone(),
         thread_ts: request["thread_ts"].as_str().map(str::to_owned),
+        at: std::time::Instant::now(),
     });
     match method.as_str() {
         "chat.postEphemeral" => axum::Json(json!({"ok": true, "message_ts": ts})).into_response(),
