@@ -333,7 +333,7 @@ async fn handle(
             Some(failure) => (scripted_answer(&failure), failure.delay),
             None => (
                 answer(&mut model, &method, &uri, &headers, &body),
-                Duration::ZERO,
+                model.latency,
             ),
         };
         model.seen.push(Seen {

@@ -150,11 +150,30 @@ impl Serving {
     }
 
     pub async fn status_webhook(&self, id: i64, state: &str, delivery: &str) -> u16 {
+        self.status_webhook_with(
+            id,
+            state,
+            delivery,
+            "rolled out by CI",
+            "2026-11-23T12:00:00Z",
+        )
+        .await
+    }
+
+    /// A signed `deployment_status` with this description and time.
+    pub async fn status_webhook_with(
+        &self,
+        id: i64,
+        state: &str,
+        delivery: &str,
+        description: &str,
+        created_at: &str,
+    ) -> u16 {
         let mut event: Value = serde_json::from_str(STATUS_FIXTURE).unwrap();
         event["deployment"] = self.github.deployment_json(id);
         event["deployment_status"]["state"] = json!(state);
-        event["deployment_status"]["description"] = json!("rolled out by CI");
-        event["deployment_status"]["created_at"] = json!("2026-11-23T12:00:00Z");
+        event["deployment_status"]["description"] = json!(description);
+        event["deployment_status"]["created_at"] = json!(created_at);
         event["repository"]["full_name"] = json!("acme/api");
         let body = serde_json::to_vec(&event).unwrap();
         let signature = format!("sha256={}", hmac_hex(WEBHOOK_SECRET, &[&body]));

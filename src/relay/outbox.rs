@@ -1,0 +1,170 @@
+//! The outbox worker: delivers queued replies through the adapters hoist
+//! runs, retrying with backoff (or as long as the platform's
+//! `Retry-After` says), and gives up after `outbox.give_up_after_secs`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Hoist;
+use crate::chat::{ChatAdapter, DeliveryError, Reply};
+use crate::domain::Platform;
+use crate::store::OutboxItem;
+
+/// How long a claimed reply stays leased to one worker before another
+/// may try it (a worker that died mid-send).
+const DELIVERY_LEASE: Duration = Duration::from_secs(60);
+/// How often the worker looks for replies due for a retry when nothing
+/// wakes it.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Replies claimed per round.
+const BATCH: usize = 20;
+/// The longest wait between two delivery attempts of one reply.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Delivers queued replies through the adapters hoist runs.
+pub struct Outbox {
+    adapters: HashMap<Platform, Arc<dyn ChatAdapter>>,
+}
+
+impl Outbox {
+    pub fn new(adapters: impl IntoIterator<Item = Arc<dyn ChatAdapter>>) -> Self {
+        Self {
+            adapters: adapters
+                .into_iter()
+                .map(|adapter| (adapter.platform(), adapter))
+                .collect(),
+        }
+    }
+
+    /// Delivers what is due now; returns how many replies were handled.
+    pub async fn deliver_due(&self, hoist: &Hoist) -> anyhow::Result<usize> {
+        let platforms: Vec<Platform> = self.adapters.keys().copied().collect();
+        if platforms.is_empty() {
+            return Ok(0);
+        }
+        let now = Timestamp::now();
+        let lease_until = now + SignedDuration::try_from(DELIVERY_LEASE)?;
+        let items = hoist
+            .store
+            .claim_replies(&platforms, now, lease_until, BATCH)
+            .await?;
+        let give_up = SignedDuration::from_secs(
+            i64::try_from(hoist.config.outbox.give_up_after_secs).unwrap_or(i64::MAX),
+        );
+        // One at a time: delivering a batch side by side was measured
+        // slower (benches/relay.rs), the deliveries then contending for
+        // SQLite's single writer with the inbox worker.
+        for item in &items {
+            self.deliver_one(hoist, item, now, give_up).await?;
+        }
+        Ok(items.len())
+    }
+
+    async fn deliver_one(
+        &self,
+        hoist: &Hoist,
+        item: &OutboxItem,
+        now: Timestamp,
+        give_up: SignedDuration,
+    ) -> anyhow::Result<()> {
+        let Some(adapter) = self.adapters.get(&item.platform) else {
+            return Ok(());
+        };
+        let reply: Reply = match serde_json::from_value(item.body.clone()) {
+            Ok(reply) => reply,
+            Err(error) => {
+                // Written by this program, so unreadable means a bug or
+                // an incompatible older version; keep it, retry late.
+                tracing::error!(id = item.id, %error, "unreadable reply in the outbox");
+                let later = now + SignedDuration::try_from(MAX_BACKOFF)?;
+                hoist
+                    .store
+                    .reply_failed(item.id, later, "unreadable")
+                    .await?;
+                return Ok(());
+            }
+        };
+        let card_message = match &reply.card {
+            Some(card) if !card.first => hoist.store.card_message(&card.key, item.platform).await?,
+            _ => None,
+        };
+        match adapter.deliver(&reply, card_message.as_deref()).await {
+            Ok(posted) => {
+                if let (Some(card), Some(message_id)) = (&reply.card, posted) {
+                    hoist
+                        .store
+                        .remember_card_message(&card.key, item.platform, &message_id)
+                        .await?;
+                }
+                hoist.store.reply_delivered(item.id).await?;
+                hoist.metrics.reply_delivered();
+            }
+            Err(error) if now.duration_since(item.created_at) > give_up => {
+                tracing::error!(id = item.id, attempts = item.attempts, %error, "reply given up: see `hoist outbox`");
+                hoist
+                    .store
+                    .reply_given_up(item.id, &error.to_string())
+                    .await?;
+                hoist.metrics.reply_failed();
+            }
+            Err(error) => {
+                let wait = match &error {
+                    DeliveryError::RetryAfter(wait) => *wait,
+                    DeliveryError::Failed(_) => backoff(item.attempts),
+                };
+                tracing::warn!(id = item.id, attempts = item.attempts, %error, "reply not delivered; will retry");
+                let retry_at = Timestamp::now() + SignedDuration::try_from(wait)?;
+                hoist
+                    .store
+                    .reply_failed(item.id, retry_at, &error.to_string())
+                    .await?;
+                hoist.metrics.reply_failed();
+            }
+        }
+        Ok(())
+    }
+
+    /// Delivers replies until `stop` is cancelled, then delivers what is
+    /// due and returns.
+    pub async fn run_until(self, hoist: Arc<Hoist>, stop: CancellationToken) {
+        loop {
+            match self.deliver_due(&hoist).await {
+                Ok(n) if n > 0 => continue,
+                Ok(_) if stop.is_cancelled() => return,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(error = format!("{error:#}"), "outbox delivery round failed");
+                    if stop.is_cancelled() {
+                        return;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = hoist.outbox_wakeup.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+                _ = stop.cancelled() => {}
+            }
+        }
+    }
+}
+
+/// 1 s, 2 s, 4 s, ... up to five minutes.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(9)).min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_stops_at_the_cap() {
+        assert_eq!(backoff(0), Duration::from_secs(1));
+        assert_eq!(backoff(3), Duration::from_secs(8));
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}
