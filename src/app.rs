@@ -172,6 +172,7 @@ fn github_settings(config: &Config) -> anyhow::Result<GitHubSettings> {
         auth,
         request_timeout: Duration::from_secs(github.request_timeout_secs),
         max_rate_limit_wait: Duration::from_secs(github.max_rate_limit_wait_secs),
+        rules_fresh_for: Duration::from_secs(github.rules_cache_secs),
     })
 }
 

@@ -113,6 +113,9 @@ pub struct GitHubConfig {
     pub webhook_secret: Option<SecretString>,
     pub request_timeout_secs: u64,
     pub max_rate_limit_wait_secs: u64,
+    /// Seconds a deploy.yml or default branch, once read, is used before
+    /// it is checked again.
+    pub rules_cache_secs: u64,
 }
 
 impl Default for GitHubConfig {
@@ -125,6 +128,7 @@ impl Default for GitHubConfig {
             webhook_secret: None,
             request_timeout_secs: 10,
             max_rate_limit_wait_secs: 30,
+            rules_cache_secs: 10,
         }
     }
 }

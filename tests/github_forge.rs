@@ -575,3 +575,23 @@ async fn statuses_are_posted_shortened_and_listed_as_the_latest_state() {
         "deployment 1 of acme/api not found, or hoist has no access to it"
     );
 }
+
+#[tokio::test]
+async fn fresh_rules_are_used_without_asking_again() {
+    let fake = github().await;
+    let mut settings = fake.settings(FakeGitHub::token_auth());
+    settings.rules_fresh_for = Duration::from_secs(60);
+    let forge = GitHubForge::new(settings).unwrap();
+    for _ in 0..3 {
+        assert_eq!(
+            forge.deploy_config(&api()).await.unwrap().unwrap().text,
+            RULES
+        );
+    }
+    assert_eq!(fake.count(Method::GET, "/repos/acme/api/contents/"), 1);
+    assert_eq!(
+        fake.count(Method::GET, "/repos/acme/api"),
+        2,
+        "the repository once, the file once"
+    );
+}

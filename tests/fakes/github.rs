@@ -137,6 +137,8 @@ impl FakeGitHub {
             auth,
             request_timeout: Duration::from_secs(2),
             max_rate_limit_wait: Duration::from_secs(5),
+            // Every read asks (and revalidates): tests see each request.
+            rules_fresh_for: Duration::ZERO,
         }
     }
 

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
@@ -26,6 +26,14 @@ use crate::forge::ForgeError;
 const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// Entries in the ETag cache before it starts over.
 const MAX_CACHED: usize = 1024;
+
+/// A cached answer: its ETag, its body, and when GitHub last confirmed it.
+#[derive(Debug, Clone)]
+struct Cached {
+    etag: String,
+    body: Vec<u8>,
+    confirmed: Instant,
+}
 
 /// One HTTP exchange's result.
 #[derive(Debug)]
@@ -89,8 +97,8 @@ pub(super) struct Client {
     auth: Auth,
     request_timeout: Duration,
     max_rate_limit_wait: Duration,
-    /// `path` -> (ETag, body) of GETs answered 200 with an ETag.
-    etags: std::sync::Mutex<HashMap<String, (String, Vec<u8>)>>,
+    /// GETs answered 200 with an ETag, by path.
+    etags: std::sync::Mutex<HashMap<String, Cached>>,
 }
 
 impl Client {
@@ -152,17 +160,43 @@ impl Client {
     /// A GET answered from the cache when GitHub says 304 Not Modified
     /// (which does not count against the rate limit).
     pub async fn get_cached(&self, repo: &RepoName, call: &Call<'_>) -> Result<Answer, ForgeError> {
-        let crab = self.client_for(repo).await?;
+        self.get_fresh(repo, call, Duration::ZERO).await
+    }
+
+    /// Like [`Client::get_cached`], but an answer GitHub confirmed less
+    /// than `fresh_for` ago is used without asking again: a burst of
+    /// commands costs one round trip, not one each.
+    pub async fn get_fresh(
+        &self,
+        repo: &RepoName,
+        call: &Call<'_>,
+        fresh_for: Duration,
+    ) -> Result<Answer, ForgeError> {
         let cached = self.lock_etags().get(&call.path).cloned();
+        if let Some(hit) = cached
+            .as_ref()
+            .filter(|hit| hit.confirmed.elapsed() < fresh_for)
+        {
+            return Ok(Answer {
+                status: StatusCode::OK,
+                body: hit.body.clone(),
+            });
+        }
+        let crab = self.client_for(repo).await?;
         let answer = self
-            .send_with(&crab, call, cached.as_ref().map(|(etag, _)| etag.as_str()))
+            .send_with(&crab, call, cached.as_ref().map(|hit| hit.etag.as_str()))
             .await?;
         if answer.status == StatusCode::NOT_MODIFIED {
             return match cached {
-                Some((_, body)) => Ok(Answer {
-                    status: StatusCode::OK,
-                    body,
-                }),
+                Some(hit) => {
+                    if let Some(entry) = self.lock_etags().get_mut(&call.path) {
+                        entry.confirmed = Instant::now();
+                    }
+                    Ok(Answer {
+                        status: StatusCode::OK,
+                        body: hit.body,
+                    })
+                }
                 None => Err(ForgeError::Unavailable {
                     detail: "GitHub said 304 to a request hoist had not cached".into(),
                 }),
@@ -171,7 +205,7 @@ impl Client {
         Ok(answer)
     }
 
-    fn lock_etags(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, Vec<u8>)>> {
+    fn lock_etags(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
         // A poisoned cache is still a valid cache: every entry is whole.
         self.etags
             .lock()
@@ -255,7 +289,14 @@ impl Client {
                 if etags.len() >= MAX_CACHED {
                     etags.clear();
                 }
-                etags.insert(call.path.clone(), (etag.to_owned(), body.clone()));
+                etags.insert(
+                    call.path.clone(),
+                    Cached {
+                        etag: etag.to_owned(),
+                        body: body.clone(),
+                        confirmed: Instant::now(),
+                    },
+                );
             }
             return Ok(Answer { status, body });
         }

@@ -62,6 +62,11 @@ pub struct GitHubSettings {
     pub request_timeout: Duration,
     /// The longest hoist waits for a rate limit to reset before saying so.
     pub max_rate_limit_wait: Duration,
+    /// How long a deploy.yml or a repository's default branch, once read,
+    /// is used without asking GitHub again (then revalidated with its
+    /// ETag): a change applies within this time, and a burst of commands
+    /// costs no round trip for them.
+    pub rules_fresh_for: Duration,
 }
 
 /// A token, or a GitHub App (JWT -> installation token per repository).
@@ -88,6 +93,7 @@ impl fmt::Debug for GitHubAuth {
 
 pub struct GitHubForge {
     client: Client,
+    rules_fresh_for: Duration,
     /// request_key -> the deployment made for it by this process.
     made: std::sync::Mutex<HashMap<String, Deployment>>,
 }
@@ -96,6 +102,7 @@ impl GitHubForge {
     pub fn new(settings: GitHubSettings) -> anyhow::Result<Self> {
         Ok(Self {
             client: Client::new(&settings)?,
+            rules_fresh_for: settings.rules_fresh_for,
             made: std::sync::Mutex::default(),
         })
     }
@@ -187,7 +194,10 @@ impl Forge for GitHubForge {
                 utf8_percent_encode(&branch, QUERY)
             ))
         };
-        let answer = self.client.get_cached(repo, &call).await?;
+        let answer = self
+            .client
+            .get_fresh(repo, &call, self.rules_fresh_for)
+            .await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -207,7 +217,11 @@ impl Forge for GitHubForge {
     async fn default_branch(&self, repo: &RepoName) -> Result<String, ForgeError> {
         let answer = self
             .client
-            .get_cached(repo, &Call::get(format!("/repos/{repo}")))
+            .get_fresh(
+                repo,
+                &Call::get(format!("/repos/{repo}")),
+                self.rules_fresh_for,
+            )
             .await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Err(not_found_repo(repo));
