@@ -59,6 +59,7 @@ fn request(key: &str) -> NewDeployment {
         transient_environment: true,
         production_environment: false,
         request_key: key.into(),
+        retried: false,
         requested_by: "ada".into(),
     }
 }
@@ -280,16 +281,18 @@ async fn the_same_request_makes_one_deployment_even_across_processes() {
         .create_deployment(&api(), &request("slack:T1:42"))
         .await
         .unwrap();
+    // A fresh request costs no lookup: one POST, no listing.
+    assert_eq!(fake.count(Method::GET, "/repos/acme/api/deployments"), 0);
+
+    // Another process retries it (its store saw a claim and no record).
+    let retried = NewDeployment {
+        retried: true,
+        ..request("slack:T1:42")
+    };
     let forge_a = forge(&fake);
-    let again = forge_a
-        .create_deployment(&api(), &request("slack:T1:42"))
-        .await
-        .unwrap();
+    let again = forge_a.create_deployment(&api(), &retried).await.unwrap();
     assert_eq!(again.id, first.id, "found again through GitHub's listing");
-    let once_more = forge_a
-        .create_deployment(&api(), &request("slack:T1:42"))
-        .await
-        .unwrap();
+    let once_more = forge_a.create_deployment(&api(), &retried).await.unwrap();
     assert_eq!(once_more.id, first.id);
     assert_eq!(fake.count(Method::POST, "/repos/acme/api/deployments"), 1);
     let other = forge_a

@@ -317,3 +317,86 @@ async fn ping_other_events_huge_bodies_and_strangers_deployments() {
         200
     );
 }
+
+/// A retry of a request: answered without creating while the first
+/// attempt runs; after an attempt died mid-way (claimed, never
+/// recorded), the deployment it made is found on GitHub, not made again.
+#[tokio::test]
+async fn a_retried_request_never_deploys_twice() {
+    let running = start().await;
+    let inbound = |key: &str| Inbound {
+        origin: Origin {
+            platform: Platform::Slack,
+            conversation: "C0DEPLOYS".into(),
+            message: None,
+            actor: Actor {
+                id: "U123".into(),
+                name: "ada".into(),
+                login: Some("ada".into()),
+            },
+        },
+        text: "deploy api to staging".into(),
+        request_key: key.into(),
+        implied_app: None,
+    };
+    let now = jiff::Timestamp::now();
+
+    // In flight: claimed a moment ago by another worker.
+    running
+        .hoist
+        .store
+        .claim_request("slack:T1:busy", now)
+        .await
+        .unwrap();
+    let outcome = running
+        .hoist
+        .handle(inbound("slack:T1:busy"))
+        .await
+        .unwrap();
+    assert!(
+        outcome
+            .detail
+            .starts_with("Already on it: this request is being handled"),
+        "{}",
+        outcome.detail
+    );
+    assert!(running.github.deployment_ids("acme/api").is_empty());
+
+    // Died mid-way an hour ago, after GitHub made the deployment.
+    let first = running
+        .hoist
+        .handle(inbound("slack:T1:first"))
+        .await
+        .unwrap();
+    assert_eq!(first.kind, "deployed");
+    let made = running.github.deployment_ids("acme/api");
+    let mut payload = running.github.deployment_json(made[0])["payload"].clone();
+    payload["hoist"]["request_key"] = json!("slack:T1:crashed");
+    // (Re-key the fake's deployment as if the crashed attempt made it.)
+    running.github.set_payload(made[0], payload);
+    let hour_ago = now - jiff::SignedDuration::from_hours(1);
+    running
+        .hoist
+        .store
+        .claim_request("slack:T1:crashed", hour_ago)
+        .await
+        .unwrap();
+    let retried = running
+        .hoist
+        .handle(inbound("slack:T1:crashed"))
+        .await
+        .unwrap();
+    assert_eq!(retried.kind, "deployed", "{}", retried.detail);
+    assert!(
+        retried
+            .detail
+            .contains(&format!("deployment #{} created", made[0])),
+        "{}",
+        retried.detail
+    );
+    assert_eq!(
+        running.github.deployment_ids("acme/api").len(),
+        1,
+        "found, not made again"
+    );
+}

@@ -57,6 +57,7 @@ fn request(key: &str, git_ref: &str, required: Option<Vec<&str>>) -> NewDeployme
         transient_environment: false,
         production_environment: false,
         request_key: key.into(),
+        retried: false,
         requested_by: "ada".into(),
     }
 }

@@ -101,6 +101,7 @@ impl Setup {
             transient_environment: false,
             production_environment: false,
             request_key: format!("test:{task}"),
+            retried: false,
             requested_by: "ada".into(),
         };
         let made = self

@@ -460,6 +460,7 @@ fn new_deployment(request_key: &str, environment: &str) -> NewDeployment {
         transient_environment: false,
         production_environment: environment == "production",
         request_key: request_key.into(),
+        retried: false,
         requested_by: "ada".into(),
     }
 }

@@ -42,7 +42,9 @@ pub trait Forge: Send + Sync + 'static {
 
     /// Creates a deployment. Idempotent per `request.request_key`: calling
     /// it again with the same key returns the deployment made the first
-    /// time instead of making a second one.
+    /// time instead of making a second one. A forge may skip looking for
+    /// an earlier deployment when `request.retried` is false (the caller's
+    /// store says no attempt was made before), saving a round trip.
     async fn create_deployment(
         &self,
         repo: &RepoName,
@@ -126,6 +128,10 @@ pub struct NewDeployment {
     pub production_environment: bool,
     /// Unique per chat request or webhook delivery: the idempotency key.
     pub request_key: String,
+    /// An earlier attempt for this `request_key` may have created a
+    /// deployment (it was claimed and never recorded: a crash mid-way).
+    #[serde(default)]
+    pub retried: bool,
     /// Who asked, as a display name (the GitHub creator is the token's).
     pub requested_by: String,
 }

@@ -206,6 +206,14 @@ pub trait Store: Inbox + Replies + Send + Sync + 'static {
 
     async fn deployment(&self, key: &DeploymentKey) -> StoreResult<Option<DeploymentRecord>>;
 
+    /// Claims a request before its deployment is created. Returns `None`
+    /// when this call claimed it, or when an earlier call did.
+    async fn claim_request(
+        &self,
+        request_key: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>>;
+
     /// Remembers a status. Returns `false` when this exact status (state
     /// and time) was already recorded, so a redelivered event is relayed
     /// once.

@@ -15,6 +15,9 @@ use crate::store::{DeploymentKey, DeploymentRecord};
 
 use super::Outcome;
 
+/// A request claimed less than this long ago is taken as still in flight.
+const IN_FLIGHT: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
+
 impl Hoist {
     pub(super) async fn deploy(
         &self,
@@ -98,6 +101,26 @@ impl Hoist {
             return self.dry_run(&repo, &sha, &deployment, &what).await;
         }
 
+        let mut deployment = deployment;
+        match self
+            .store
+            .claim_request(&inbound.request_key, Timestamp::now())
+            .await
+            .map_err(internal)?
+        {
+            None => {}
+            // The same request, being handled right now (a retry that
+            // overtook the first attempt).
+            Some(claimed) if Timestamp::now().duration_since(claimed) < IN_FLIGHT => {
+                return Ok(Outcome::new(
+                    "deployed",
+                    "Already on it: this request is being handled; I'll post its progress here.",
+                ));
+            }
+            // Claimed long ago and never recorded: an attempt died mid-way
+            // and may have created the deployment. The forge looks first.
+            Some(_) => deployment.retried = true,
+        }
         let created = self
             .forge
             .create_deployment(&repo, &deployment)
@@ -276,6 +299,7 @@ fn new_deployment(
         transient_environment: rendered.transient_environment,
         production_environment: rendered.production_environment,
         request_key: inbound.request_key.clone(),
+        retried: false,
         requested_by,
     }
 }

@@ -257,6 +257,17 @@ impl FakeGitHub {
             .collect()
     }
 
+    /// Replaces a deployment's payload (as if another client made it).
+    pub fn set_payload(&self, id: i64, payload: Value) {
+        let mut model = self.model();
+        let deployment = model
+            .deployments
+            .iter_mut()
+            .find(|d| d.json["id"] == id)
+            .expect("a deployment of the fake");
+        deployment.json["payload"] = payload;
+    }
+
     /// A deployment as GitHub shows it (and sends it in webhooks).
     pub fn deployment_json(&self, id: i64) -> Value {
         self.model()

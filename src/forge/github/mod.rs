@@ -130,10 +130,10 @@ impl GitHubForge {
     /// GitHub keeps `payload.hoist.request_key`, so the newest deployments
     /// of the same ref and environment are searched for it.
     ///
-    /// Two processes handling the same request at the same instant can
-    /// both miss each other's deployment; the store's request record
-    /// (written right after creation) narrows that window, and the
-    /// PostgreSQL issue closes it with a claim taken before creating.
+    /// Asked only for a retried request: the workflow claims each request
+    /// in the store before creating, so a retry while the first attempt
+    /// runs is answered without creating, and only a claim left by an
+    /// attempt that died mid-way leads here.
     async fn made_earlier(
         &self,
         repo: &RepoName,
@@ -302,7 +302,11 @@ impl Forge for GitHubForge {
         if let Some(made) = self.remembered(&request.request_key) {
             return Ok(made);
         }
-        if let Some(earlier) = self.made_earlier(repo, request).await? {
+        // Only a retried request can have a deployment already; a fresh
+        // one skips the lookup (one round trip fewer on every deploy).
+        if request.retried
+            && let Some(earlier) = self.made_earlier(repo, request).await?
+        {
             self.remember(&request.request_key, &earlier);
             return Ok(earlier);
         }

@@ -161,6 +161,31 @@ impl Store for SqliteStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn claim_request(
+        &self,
+        request_key: &str,
+        now: Timestamp,
+    ) -> StoreResult<Option<Timestamp>> {
+        let claimed = sqlx::query(
+            "INSERT INTO request_claims (request_key, claimed_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(request_key)
+        .bind(millis(now))
+        .execute(&self.pool)
+        .await
+        .with_context(|| format!("cannot claim request {request_key}"))?;
+        if claimed.rows_affected() == 1 {
+            return Ok(None);
+        }
+        let (at,): (i64,) =
+            sqlx::query_as("SELECT claimed_at FROM request_claims WHERE request_key = ?")
+                .bind(request_key)
+                .fetch_one(&self.pool)
+                .await
+                .with_context(|| format!("cannot read the claim of request {request_key}"))?;
+        Ok(Some(from_millis(at)?))
+    }
+
     async fn unfinished_deployments(
         &self,
         since: Timestamp,
