@@ -17,7 +17,9 @@ use std::time::Duration;
 use anyhow::Context;
 use jiff::Timestamp;
 use serde::de::DeserializeOwned;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use crate::domain::RepoName;
 
@@ -60,7 +62,13 @@ impl SqliteStore {
                 .idle_timeout(None)
                 .max_lifetime(None)
         } else {
-            options = options.journal_mode(SqliteJournalMode::Wal);
+            // FULL, not WAL's usual NORMAL: a webhook or command is
+            // acknowledged once its insert commits, so the commit must
+            // survive a power cut, not only a crashed process. It costs
+            // throughput (see benches/relay.rs).
+            options = options
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full);
             SqlitePoolOptions::new().max_connections(MAX_FILE_CONNECTIONS)
         };
         let pool = pool_options
