@@ -99,34 +99,23 @@ async fn github_webhook(
             &format!("ignored: hoist does not handle `{event}` events"),
         );
     }
-    let Ok(body) = std::str::from_utf8(&body) else {
-        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
+    let stored = ToStore {
+        source: "github",
+        key: delivery,
+        event,
+        what: "a GitHub delivery; redeliver it from GitHub",
     };
-    match hoist
-        .store
-        .store_webhook("github", delivery, event, body)
-        .await
-    {
-        Ok(true) => {
-            hoist.inbox_wakeup.notify_one();
+    store_then(&hoist, stored, &body, |new| {
+        if new {
             text(StatusCode::ACCEPTED, "stored")
-        }
-        Ok(false) => text(
-            StatusCode::OK,
-            "already stored: this delivery was received before",
-        ),
-        Err(error) => {
-            tracing::error!(
-                error = format!("{error:#}"),
-                delivery,
-                "cannot store a webhook delivery"
-            );
+        } else {
             text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "hoist could not store the delivery; redeliver it from GitHub",
+                StatusCode::OK,
+                "already stored: this delivery was received before",
             )
         }
-    }
+    })
+    .await
 }
 
 /// Checks a Slack request's signature; the refusal to send otherwise.
@@ -177,28 +166,15 @@ async fn slack_event(State(hoist): State<Arc<Hoist>>, headers: HeaderMap, body: 
             );
         }
     };
-    let Ok(body) = std::str::from_utf8(&body) else {
-        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
-    };
+    // Slack retries a delivery that failed, so a refusal loses nothing.
     let key = format!("{team_id}:{event_id}");
-    match hoist
-        .store
-        .store_webhook("slack", &key, "app_mention", body)
-        .await
-    {
-        Ok(_) => {
-            hoist.inbox_wakeup.notify_one();
-            text(StatusCode::OK, "stored")
-        }
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "cannot store a Slack event");
-            // Slack retries a failed delivery, so nothing is lost.
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "hoist could not store the event",
-            )
-        }
-    }
+    let stored = ToStore {
+        source: "slack",
+        key: &key,
+        event: "app_mention",
+        what: "the Slack event",
+    };
+    store_then(&hoist, stored, &body, |_| text(StatusCode::OK, "stored")).await
 }
 
 /// A button press on one of hoist's messages: checked, stored under its
@@ -219,30 +195,14 @@ async fn slack_interaction(
     if press.request(&hoist.config.users).is_none() {
         return text(StatusCode::OK, "ignored: not one of hoist's buttons");
     }
-    let Ok(body) = std::str::from_utf8(&body) else {
-        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
-    };
     let key = format!("{}:{}", press.team.id, press.trigger_id);
-    match hoist
-        .store
-        .store_webhook("slack", &key, "block_actions", body)
-        .await
-    {
-        Ok(_) => {
-            hoist.inbox_wakeup.notify_one();
-            StatusCode::OK.into_response()
-        }
-        Err(error) => {
-            tracing::error!(
-                error = format!("{error:#}"),
-                "cannot store a Slack interaction"
-            );
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "hoist could not take the button press",
-            )
-        }
-    }
+    let stored = ToStore {
+        source: "slack",
+        key: &key,
+        event: "block_actions",
+        what: "the button press; please press it again",
+    };
+    store_then(&hoist, stored, &body, |_| StatusCode::OK.into_response()).await
 }
 
 /// A Slack slash command: checked, stored under its trigger id, and
@@ -261,29 +221,58 @@ async fn slack_command(
         Ok(command) => command,
         Err(error) => return text(StatusCode::BAD_REQUEST, &error),
     };
-    let Ok(body) = std::str::from_utf8(&body) else {
-        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
-    };
     let key = format!("{}:{}", command.team_id, command.trigger_id);
+    let stored = ToStore {
+        source: "slack",
+        key: &key,
+        event: "slash_command",
+        what: "the command; please try again",
+    };
+    let ack = serde_json::json!({
+        "response_type": "ephemeral",
+        "text": format!("Working on `{}`…", command.command_text()),
+    });
+    store_then(&hoist, stored, &body, |_| axum::Json(ack).into_response()).await
+}
+
+/// A request to keep in the inbox: who sent it, under which key, what.
+struct ToStore<'a> {
+    source: &'a str,
+    key: &'a str,
+    event: &'a str,
+    /// For the refusal when it cannot be stored: "hoist could not store …".
+    what: &'a str,
+}
+
+/// Stores a checked request in the inbox, wakes its worker, and only then
+/// answers with `ack` (told whether the key was new).
+async fn store_then(
+    hoist: &Hoist,
+    request: ToStore<'_>,
+    body: &[u8],
+    ack: impl FnOnce(bool) -> Response,
+) -> Response {
+    let Ok(body) = std::str::from_utf8(body) else {
+        return (StatusCode::BAD_REQUEST, "the body is not UTF-8\n").into_response();
+    };
     match hoist
         .store
-        .store_webhook("slack", &key, "slash_command", body)
+        .store_webhook(request.source, request.key, request.event, body)
         .await
     {
-        Ok(_) => {
+        Ok(new) => {
             hoist.inbox_wakeup.notify_one();
-            let ack = serde_json::json!({
-                "response_type": "ephemeral",
-                "text": format!("Working on `{}`…", command.command_text()),
-            });
-            axum::Json(ack).into_response()
+            ack(new)
         }
         Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "cannot store a slash command");
-            text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "hoist could not take the command; please try again",
-            )
+            tracing::error!(
+                error = format!("{error:#}"),
+                source = request.source,
+                event = request.event,
+                "cannot store a request"
+            );
+            let message = format!("hoist could not store {}\n", request.what);
+            (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
         }
     }
 }
