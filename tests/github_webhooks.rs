@@ -100,6 +100,25 @@ async fn start() -> Running {
     }
 }
 
+/// `deploy api to staging`, typed by ada in a Slack channel.
+fn slack_inbound(request_key: &str) -> Inbound {
+    Inbound {
+        origin: Origin {
+            platform: Platform::Slack,
+            conversation: "C0DEPLOYS".into(),
+            message: None,
+            actor: Actor {
+                id: "U123".into(),
+                name: "ada".into(),
+                login: Some("ada".into()),
+            },
+        },
+        text: "deploy api to staging".into(),
+        request_key: request_key.into(),
+        implied_app: None,
+    }
+}
+
 fn sign(body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body);
@@ -111,21 +130,7 @@ impl Running {
     async fn deploy_from_slack(&self) -> i64 {
         let outcome = self
             .hoist
-            .handle(Inbound {
-                origin: Origin {
-                    platform: Platform::Slack,
-                    conversation: "C0DEPLOYS".into(),
-                    message: None,
-                    actor: Actor {
-                        id: "U123".into(),
-                        name: "ada".into(),
-                        login: Some("ada".into()),
-                    },
-                },
-                text: "deploy api to staging".into(),
-                request_key: "slack:T1:trigger-1".into(),
-                implied_app: None,
-            })
+            .handle(slack_inbound("slack:T1:trigger-1"))
             .await
             .unwrap();
         assert_eq!(outcome.kind, "deployed", "{}", outcome.detail);
@@ -324,21 +329,7 @@ async fn ping_other_events_huge_bodies_and_strangers_deployments() {
 #[tokio::test]
 async fn a_retried_request_never_deploys_twice() {
     let running = start().await;
-    let inbound = |key: &str| Inbound {
-        origin: Origin {
-            platform: Platform::Slack,
-            conversation: "C0DEPLOYS".into(),
-            message: None,
-            actor: Actor {
-                id: "U123".into(),
-                name: "ada".into(),
-                login: Some("ada".into()),
-            },
-        },
-        text: "deploy api to staging".into(),
-        request_key: key.into(),
-        implied_app: None,
-    };
+    let inbound = slack_inbound;
     let now = jiff::Timestamp::now();
 
     // In flight: claimed a moment ago by another worker.
