@@ -25,6 +25,17 @@ impl Inbox for SqliteStore {
         event: &str,
         body: &str,
     ) -> StoreResult<bool> {
+        // The caller acknowledges the delivery once this returns, so this
+        // commit is synced to disk (FULL) whatever the pool's setting.
+        let mut connection = self
+            .pool
+            .acquire()
+            .await
+            .context("cannot reach the store")?;
+        sqlx::query("PRAGMA synchronous = FULL")
+            .execute(&mut *connection)
+            .await
+            .context("cannot make the insert durable")?;
         let inserted = sqlx::query(
             "INSERT INTO webhook_inbox (source, delivery_id, event, body, received_at) \
              VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -34,9 +45,15 @@ impl Inbox for SqliteStore {
         .bind(event)
         .bind(body)
         .bind(millis(Timestamp::now()))
-        .execute(&self.pool)
-        .await
-        .with_context(|| format!("cannot store {source} delivery {delivery_id}"))?;
+        .execute(&mut *connection)
+        .await;
+        // Back to the pool's setting whatever happened (a connection left
+        // FULL is only slower).
+        let _ = sqlx::query("PRAGMA synchronous = NORMAL")
+            .execute(&mut *connection)
+            .await;
+        let inserted =
+            inserted.with_context(|| format!("cannot store {source} delivery {delivery_id}"))?;
         Ok(inserted.rows_affected() == 1)
     }
 
