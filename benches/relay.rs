@@ -161,22 +161,38 @@ async fn webhooks(serving: &Serving, secs: u64) -> (Vec<Duration>, f64) {
         .last()
         .map(|(needle, _)| needle.clone())
         .unwrap_or_default();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while Instant::now() < deadline && !serving.slack.sent().iter().any(|s| s.text.contains(&last))
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while Instant::now() < deadline && !serving.slack.got(&last) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let all_done = started.elapsed();
-    let sent = serving.slack.sent();
-    let mut latencies = Vec::with_capacity(sent_at.len());
-    for (needle, at) in &sent_at {
-        if let Some(message) = sent
-            .iter()
-            .find(|s| s.method == "chat.postMessage" && s.text.contains(needle.as_str()))
-        {
-            latencies.push(message.at.saturating_duration_since(*at));
-        }
-    }
+    // Each status's thread message, by its step number.
+    let arrived: std::collections::HashMap<u64, Instant> = serving
+        .slack
+        .sent()
+        .into_iter()
+        .filter(|s| s.method == "chat.postMessage")
+        .filter_map(|s| {
+            let step = s
+                .text
+                .split("(step ")
+                .nth(1)?
+                .split(')')
+                .next()?
+                .parse()
+                .ok()?;
+            Some((step, s.at))
+        })
+        .collect();
+    let latencies: Vec<Duration> = sent_at
+        .iter()
+        .enumerate()
+        .filter_map(|(step, (_, at))| {
+            arrived
+                .get(&(step as u64))
+                .map(|arrival| arrival.saturating_duration_since(*at))
+        })
+        .collect();
     (latencies, n as f64 / all_done.as_secs_f64())
 }
 

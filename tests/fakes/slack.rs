@@ -79,6 +79,17 @@ impl FakeSlack {
         self.model.lock().unwrap().sent.clone()
     }
 
+    /// Whether any message sent contains `needle` (without copying them).
+    pub fn got(&self, needle: &str) -> bool {
+        self.model
+            .lock()
+            .unwrap()
+            .sent
+            .iter()
+            .rev()
+            .any(|s| s.text.contains(needle))
+    }
+
     /// Calls answered with an error (scripted or a bad token).
     pub fn refused(&self) -> usize {
         self.model.lock().unwrap().refused
