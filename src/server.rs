@@ -66,7 +66,6 @@ async fn github_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
     let Some(secret) = &hoist.config.github.webhook_secret else {
         return text(
@@ -121,12 +120,11 @@ async fn github_webhook(
 /// Checks a Slack request's signature; the refusal to send otherwise.
 fn refuse_unsigned_slack(hoist: &Hoist, headers: &HeaderMap, body: &[u8]) -> Option<Response> {
     let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
-    let refusal =
-        |message: String| Some((StatusCode::UNAUTHORIZED, format!("{message}\n")).into_response());
     let Some(secret) = &hoist.config.slack.signing_secret else {
-        return refusal(
-            "hoist has no slack.signing_secret, so it accepts no Slack requests".into(),
-        );
+        return Some(text(
+            StatusCode::UNAUTHORIZED,
+            "hoist has no slack.signing_secret, so it accepts no Slack requests",
+        ));
     };
     let now = jiff::Timestamp::now().as_second();
     slack::verify_signature(
@@ -137,7 +135,7 @@ fn refuse_unsigned_slack(hoist: &Hoist, headers: &HeaderMap, body: &[u8]) -> Opt
         now,
     )
     .err()
-    .and_then(|error| refusal(error.to_string()))
+    .map(|error| text(StatusCode::UNAUTHORIZED, &error.to_string()))
 }
 
 /// Slack's Events API: the Request URL check, and `app_mention`s stored
@@ -147,7 +145,6 @@ async fn slack_event(State(hoist): State<Arc<Hoist>>, headers: HeaderMap, body: 
     if let Some(refusal) = refuse_unsigned_slack(&hoist, &headers, &body) {
         return refusal;
     }
-    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
     let envelope = match EventEnvelope::parse(&body) {
         Ok(envelope) => envelope,
         Err(error) => return text(StatusCode::BAD_REQUEST, &error),
@@ -187,7 +184,6 @@ async fn slack_interaction(
     if let Some(refusal) = refuse_unsigned_slack(&hoist, &headers, &body) {
         return refusal;
     }
-    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
     let press = match ButtonPress::parse(&body) {
         Ok(press) => press,
         Err(error) => return text(StatusCode::BAD_REQUEST, &error),
@@ -216,7 +212,6 @@ async fn slack_command(
     if let Some(refusal) = refuse_unsigned_slack(&hoist, &headers, &body) {
         return refusal;
     }
-    let text = |status: StatusCode, message: &str| (status, format!("{message}\n")).into_response();
     let command = match SlashCommand::parse(&body) {
         Ok(command) => command,
         Err(error) => return text(StatusCode::BAD_REQUEST, &error),
@@ -253,7 +248,7 @@ async fn store_then(
     ack: impl FnOnce(bool) -> Response,
 ) -> Response {
     let Ok(body) = std::str::from_utf8(body) else {
-        return (StatusCode::BAD_REQUEST, "the body is not UTF-8\n").into_response();
+        return text(StatusCode::BAD_REQUEST, "the body is not UTF-8");
     };
     match hoist
         .store
@@ -275,6 +270,11 @@ async fn store_then(
             (StatusCode::INTERNAL_SERVER_ERROR, message).into_response()
         }
     }
+}
+
+/// A short plain-text answer, one line.
+fn text(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
 }
 
 /// A run's output as plain text, one line per line the command printed.

@@ -73,6 +73,32 @@ pub fn verify_signature(
         .map_err(|_| SignatureError::Mismatch)
 }
 
+/// Who asked, and where: a Slack user (named by `user_name`, else by id,
+/// with the GitHub login `[users]` gives) in a channel.
+fn slack_origin(
+    channel: &str,
+    message: Option<String>,
+    user_id: &str,
+    user_name: &str,
+    users: &BTreeMap<String, String>,
+) -> Origin {
+    let name = if user_name.is_empty() {
+        user_id
+    } else {
+        user_name
+    };
+    Origin {
+        platform: Platform::Slack,
+        conversation: channel.to_owned(),
+        message,
+        actor: Actor {
+            id: user_id.to_owned(),
+            name: name.to_owned(),
+            login: users.get(user_id).cloned(),
+        },
+    }
+}
+
 /// The form Slack posts for a slash command (the fields hoist reads).
 #[derive(Debug, Clone, Deserialize)]
 pub struct SlashCommand {
@@ -107,22 +133,14 @@ impl SlashCommand {
     /// The command as the workflow sees it. `users` maps Slack user ids
     /// to GitHub logins (`[users]`).
     pub fn inbound(&self, users: &BTreeMap<String, String>) -> Inbound {
-        let name = if self.user_name.is_empty() {
-            self.user_id.clone()
-        } else {
-            self.user_name.clone()
-        };
         Inbound {
-            origin: Origin {
-                platform: Platform::Slack,
-                conversation: self.channel_id.clone(),
-                message: None,
-                actor: Actor {
-                    id: self.user_id.clone(),
-                    name,
-                    login: users.get(&self.user_id).cloned(),
-                },
-            },
+            origin: slack_origin(
+                &self.channel_id,
+                None,
+                &self.user_id,
+                &self.user_name,
+                users,
+            ),
             text: self.command_text(),
             request_key: format!("slack:{}:{}", self.team_id, self.trigger_id),
             implied_app: None,
@@ -175,16 +193,7 @@ impl EventEnvelope {
         }
         let mention: AppMention = serde_json::from_value(event.clone()).ok()?;
         Some(Inbound {
-            origin: Origin {
-                platform: Platform::Slack,
-                conversation: mention.channel,
-                message: Some(mention.ts),
-                actor: Actor {
-                    name: mention.user.clone(),
-                    login: users.get(&mention.user).cloned(),
-                    id: mention.user,
-                },
-            },
+            origin: slack_origin(&mention.channel, Some(mention.ts), &mention.user, "", users),
             text: mention.text,
             request_key: format!("slack:{team_id}:{event_id}"),
             implied_app: None,
@@ -251,21 +260,13 @@ impl ButtonPress {
     /// The request, if the button is one of hoist's.
     pub fn request(&self, users: &BTreeMap<String, String>) -> Option<ButtonRequest> {
         let action = self.actions.first()?;
-        let name = if self.user.username.is_empty() {
-            self.user.id.clone()
-        } else {
-            self.user.username.clone()
-        };
-        let origin = Origin {
-            platform: Platform::Slack,
-            conversation: self.channel.id.clone(),
-            message: None,
-            actor: Actor {
-                id: self.user.id.clone(),
-                name,
-                login: users.get(&self.user.id).cloned(),
-            },
-        };
+        let origin = slack_origin(
+            &self.channel.id,
+            None,
+            &self.user.id,
+            &self.user.username,
+            users,
+        );
         (action.action_id == CANCEL_ACTION).then(|| ButtonRequest::Cancel {
             card_key: action.value.clone(),
             origin,

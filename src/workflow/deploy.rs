@@ -90,7 +90,7 @@ impl Hoist {
         let rendered = target.render(&vars).map_err(|e| {
             Outcome::new("refused", format!("The deploy rules can't be applied: {e}"))
         })?;
-        let deployment = new_deployment(inbound, request, &app_name, &git_ref, &rendered);
+        let mut deployment = new_deployment(inbound, request, &app_name, &git_ref, &rendered);
         let what = format!(
             "{app_name} {git_ref} ({}) to {}",
             sha.short(),
@@ -101,7 +101,6 @@ impl Hoist {
             return self.dry_run(&repo, &sha, &deployment, &what).await;
         }
 
-        let mut deployment = deployment;
         match self
             .store
             .claim_request(&inbound.request_key, Timestamp::now())
