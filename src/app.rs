@@ -16,8 +16,8 @@ use crate::forge::local::LocalForge;
 use crate::forge::{EventSink, EventSource, Forge, ForgeEvent, event_queue};
 use crate::metrics::Metrics;
 use crate::runner::{Runner, RunnerApp, RunnerSettings};
-use crate::store::Store;
 use crate::store::sqlite::SqliteStore;
+use crate::store::{InboxLane, Store};
 
 /// Everything a command or event handler needs.
 pub struct Hoist {
@@ -29,8 +29,9 @@ pub struct Hoist {
     pub metrics: Metrics,
     /// Wakes the outbox worker when a reply is queued.
     pub(crate) outbox_wakeup: Notify,
-    /// Wakes the inbox worker when a webhook delivery is stored.
-    pub(crate) inbox_wakeup: Notify,
+    /// Wake the inbox's workers when a delivery is stored in their lane.
+    statuses_wakeup: Notify,
+    requests_wakeup: Notify,
     /// Runs in flight, so [`Hoist::settle`] can wait.
     tasks: TaskTracker,
     /// Held (shared) by every command being answered; the event pump
@@ -80,7 +81,8 @@ impl Hoist {
             runner,
             metrics: Metrics::default(),
             outbox_wakeup: Notify::new(),
-            inbox_wakeup: Notify::new(),
+            statuses_wakeup: Notify::new(),
+            requests_wakeup: Notify::new(),
             tasks: TaskTracker::new(),
             answering: tokio::sync::RwLock::new(()),
             events: sink,
@@ -130,6 +132,14 @@ impl Hoist {
                 }
             }
             events.handed_on();
+        }
+    }
+
+    /// What wakes the inbox worker of `lane`.
+    pub(crate) fn inbox_wakeup(&self, lane: InboxLane) -> &Notify {
+        match lane {
+            InboxLane::Statuses => &self.statuses_wakeup,
+            InboxLane::Requests => &self.requests_wakeup,
         }
     }
 

@@ -14,7 +14,7 @@ use crate::app::Hoist;
 use crate::chat::slack::{self, ButtonPress, EventEnvelope, SlashCommand};
 use crate::domain::{DeploymentId, RepoName};
 use crate::forge::github::webhook;
-use crate::store::{DeploymentKey, LogStream};
+use crate::store::{DeploymentKey, InboxLane, LogStream};
 
 /// No endpoint of hoist needs a larger body; bigger requests get 413.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -256,7 +256,9 @@ async fn store_then(
         .await
     {
         Ok(new) => {
-            hoist.inbox_wakeup.notify_one();
+            hoist
+                .inbox_wakeup(InboxLane::of(request.source, request.event))
+                .notify_one();
             ack(new)
         }
         Err(error) => {

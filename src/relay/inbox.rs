@@ -1,17 +1,20 @@
 //! The webhook inbox worker: handles stored deliveries after they were
 //! acknowledged, so a crash between the two loses nothing.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Hoist;
 use crate::chat::slack::{ButtonPress, ButtonRequest, EventEnvelope, SlashCommand};
-use crate::forge::ForgeEvent;
+use crate::domain::RepoName;
 use crate::forge::github::webhook;
-use crate::store::InboxItem;
+use crate::forge::{Deployment, ForgeEvent, NewStatus};
+use crate::store::{InboxItem, InboxLane};
 
 /// A claimed delivery stays with one worker this long; a worker that died
 /// mid-way releases it by expiry.
@@ -22,33 +25,107 @@ const BATCH: usize = 50;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 impl Hoist {
-    /// Handles what is due now; returns how many deliveries were claimed.
-    pub async fn handle_due_webhooks(&self) -> anyhow::Result<usize> {
+    /// Handles what is due now in `lane`; returns how many deliveries were
+    /// claimed.
+    pub async fn handle_due_webhooks(&self, lane: InboxLane) -> anyhow::Result<usize> {
         let now = Timestamp::now();
         let lease_until = now + SignedDuration::try_from(LEASE)?;
         let items = self
             .store
-            .claim_webhooks(now, lease_until, MAX_ATTEMPTS, BATCH)
+            .claim_webhooks(lane, now, lease_until, MAX_ATTEMPTS, BATCH)
             .await?;
-        for item in &items {
-            match self.handle_webhook(item).await {
-                Ok(()) => self.store.webhook_processed(item.id, None).await?,
-                Err(Handling::Dropped(reason)) => {
-                    tracing::warn!(id = item.id, event = %item.event, %reason, "webhook delivery dropped");
-                    self.store.webhook_processed(item.id, Some(&reason)).await?;
-                }
-                // Left leased: tried again when the lease runs out.
-                Err(Handling::Retry(error)) => {
-                    tracing::error!(
-                        id = item.id,
-                        attempt = item.attempts,
-                        error = format!("{error:#}"),
-                        "webhook delivery failed; will retry"
-                    );
-                }
+        match lane {
+            InboxLane::Statuses => self.relay_stored_statuses(&items).await?,
+            // Side by side: one command waiting on GitHub does not hold up
+            // the others. Requests claimed together arrived within moments
+            // of each other, and their order was never promised.
+            InboxLane::Requests => {
+                let handled = items.iter().map(|item| async move {
+                    let outcome = self.handle_webhook(item).await;
+                    self.settle_webhook(item, outcome).await
+                });
+                join_all(handled)
+                    .await
+                    .into_iter()
+                    .collect::<anyhow::Result<()>>()?;
             }
         }
         Ok(items.len())
+    }
+
+    /// Relays stored `deployment_status` deliveries: each deployment's in
+    /// the order they arrived (a conversation never reads `success`
+    /// before `pending`), different deployments side by side. The relayed
+    /// ones are marked processed together at the end; a crash before that
+    /// relays them again, which the relay makes a no-op.
+    async fn relay_stored_statuses(&self, items: &[InboxItem]) -> anyhow::Result<()> {
+        let mut by_deployment: HashMap<String, Vec<(&InboxItem, StatusEvent)>> = HashMap::new();
+        for item in items {
+            match webhook::parse_event(&item.event, &item.body) {
+                Ok(ForgeEvent::DeploymentStatus {
+                    repo,
+                    deployment,
+                    status,
+                    at,
+                }) => by_deployment
+                    .entry(format!("{repo}#{}", deployment.id))
+                    .or_default()
+                    .push((item, (repo, deployment, status, at))),
+                Ok(ForgeEvent::Deployment { .. }) => {
+                    let reason = "not a deployment status".to_owned();
+                    self.settle_webhook(item, Err(Handling::Dropped(reason)))
+                        .await?;
+                }
+                Err(reason) => {
+                    self.settle_webhook(item, Err(Handling::Dropped(reason)))
+                        .await?;
+                }
+            }
+        }
+        let relayed = by_deployment.into_values().map(|statuses| async move {
+            let mut relayed = Vec::with_capacity(statuses.len());
+            for (item, (repo, deployment, status, at)) in statuses {
+                if let Err(error) = self.relay_status(&repo, &deployment, &status, at).await {
+                    // The later statuses of this deployment wait with it.
+                    self.settle_webhook(item, Err(Handling::Retry(error)))
+                        .await?;
+                    break;
+                }
+                relayed.push(item.id);
+            }
+            anyhow::Ok(relayed)
+        });
+        let mut processed = Vec::with_capacity(items.len());
+        for relayed in join_all(relayed).await {
+            processed.extend(relayed?);
+        }
+        self.store.webhooks_processed(&processed).await?;
+        Ok(())
+    }
+
+    /// Marks a delivery processed, or leaves it leased for a retry.
+    async fn settle_webhook(
+        &self,
+        item: &InboxItem,
+        outcome: Result<(), Handling>,
+    ) -> anyhow::Result<()> {
+        match outcome {
+            Ok(()) => self.store.webhook_processed(item.id, None).await?,
+            Err(Handling::Dropped(reason)) => {
+                tracing::warn!(id = item.id, event = %item.event, %reason, "webhook delivery dropped");
+                self.store.webhook_processed(item.id, Some(&reason)).await?;
+            }
+            // Left leased: tried again when the lease runs out.
+            Err(Handling::Retry(error)) => {
+                tracing::error!(
+                    id = item.id,
+                    attempt = item.attempts,
+                    error = format!("{error:#}"),
+                    "webhook delivery failed; will retry"
+                );
+            }
+        }
+        Ok(())
     }
 
     async fn handle_webhook(&self, item: &InboxItem) -> Result<(), Handling> {
@@ -106,24 +183,39 @@ impl Hoist {
         }
     }
 
-    /// Handles stored deliveries until `stop` is cancelled.
+    /// Handles stored deliveries, one worker per lane, until `stop` is
+    /// cancelled.
     pub async fn run_inbox_until(self: Arc<Self>, stop: CancellationToken) {
+        let statuses =
+            tokio::spawn(Arc::clone(&self).run_lane_until(InboxLane::Statuses, stop.clone()));
+        self.run_lane_until(InboxLane::Requests, stop).await;
+        statuses.await.ok();
+    }
+
+    async fn run_lane_until(self: Arc<Self>, lane: InboxLane, stop: CancellationToken) {
         loop {
-            match self.handle_due_webhooks().await {
+            match self.handle_due_webhooks(lane).await {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(error) => {
-                    tracing::error!(error = format!("{error:#}"), "webhook inbox round failed");
+                    tracing::error!(
+                        ?lane,
+                        error = format!("{error:#}"),
+                        "webhook inbox round failed"
+                    );
                 }
             }
             tokio::select! {
-                _ = self.inbox_wakeup.notified() => {}
+                _ = self.inbox_wakeup(lane).notified() => {}
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = stop.cancelled() => return,
             }
         }
     }
 }
+
+/// A status event's parts, as the relay takes them.
+type StatusEvent = (RepoName, Deployment, NewStatus, Timestamp);
 
 enum Handling {
     /// It can never be handled (malformed, or not for hoist).

@@ -43,8 +43,8 @@ impl Hoist {
         Ok(())
     }
 
-    /// Records a status and tells the conversation that asked for the
-    /// deployment. A status seen before is not told twice.
+    /// Tells the conversation that asked for the deployment about a
+    /// status, and records it. A status seen before is not told twice.
     pub async fn relay_status(
         &self,
         repo: &RepoName,
@@ -57,11 +57,22 @@ impl Hoist {
             repo: repo.clone(),
             id: deployment.id,
         };
-        if !self.store.record_status(&key, status, at).await? {
+        if self.store.has_status(&key, status.state, at).await? {
             return Ok(());
         }
-        let record = self.store.deployment(&key).await?;
-        let origin = match (origin_in_payload(&deployment.payload), &record) {
+        // The deployment's payload names its conversation and app (so any
+        // replica can route it); the store's record is the fallback.
+        let in_payload = origin_in_payload(&deployment.payload);
+        let app_in_payload = deployment
+            .payload
+            .pointer("/hoist/app")
+            .and_then(|app| app.as_str())
+            .map(str::to_owned);
+        let record = match (&in_payload, &app_in_payload) {
+            (Some(_), Some(_)) => None,
+            _ => self.store.deployment(&key).await?,
+        };
+        let origin = match (in_payload, &record) {
             (Some(origin), _) => origin,
             (None, Some(record)) => record.origin.clone(),
             (None, None) => {
@@ -70,11 +81,7 @@ impl Hoist {
             }
         };
         // Several apps may share a repository: the deployment names its own.
-        let app = deployment
-            .payload
-            .pointer("/hoist/app")
-            .and_then(|app| app.as_str())
-            .map(str::to_owned)
+        let app = app_in_payload
             .or_else(|| record.map(|record| record.app.to_string()))
             .or_else(|| self.config.app_for_repo(repo).map(str::to_owned))
             .unwrap_or_else(|| repo.to_string());
@@ -103,6 +110,10 @@ impl Hoist {
             at.as_millisecond()
         );
         self.reply(&reply, Some(&dedupe)).await?;
+        // Recorded only once its reply is queued: a crash between the two
+        // relays the status again, and the dedupe key makes that one reply.
+        // (Recorded first, a crash there would lose the reply.)
+        self.store.record_status(&key, status, at).await?;
         self.metrics.status_relayed();
         Ok(())
     }

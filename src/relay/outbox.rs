@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
@@ -55,12 +56,15 @@ impl Outbox {
         let give_up = SignedDuration::from_secs(
             i64::try_from(hoist.config.outbox.give_up_after_secs).unwrap_or(i64::MAX),
         );
-        // One at a time: delivering a batch side by side was measured
-        // slower (benches/relay.rs), the deliveries then contending for
-        // SQLite's single writer with the inbox worker.
-        for item in &items {
-            self.deliver_one(hoist, item, now, give_up).await?;
-        }
+        // Side by side: a claim holds at most one reply per conversation
+        // (the oldest undelivered), so order within each is kept.
+        let delivered = items
+            .iter()
+            .map(|item| self.deliver_one(hoist, item, now, give_up));
+        join_all(delivered)
+            .await
+            .into_iter()
+            .collect::<anyhow::Result<()>>()?;
         Ok(items.len())
     }
 

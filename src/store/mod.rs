@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AppName, DeploymentId, Origin, Platform, RepoName, Sha};
+use crate::domain::{AppName, DeploymentId, DeploymentState, Origin, Platform, RepoName, Sha};
 use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus};
 
 pub type StoreResult<T> = anyhow::Result<T>;
@@ -165,6 +165,29 @@ pub trait Replies: Send + Sync + 'static {
     -> StoreResult<Option<String>>;
 }
 
+/// The inbox's two queues, each with its own worker, so a command waiting
+/// on a slow GitHub never holds up the statuses of other deployments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InboxLane {
+    /// GitHub's `deployment_status` events: quick, relayed in order.
+    Statuses,
+    /// Everything else: commands, button presses, other events.
+    Requests,
+}
+
+impl InboxLane {
+    pub const ALL: [InboxLane; 2] = [InboxLane::Statuses, InboxLane::Requests];
+
+    /// The lane a stored delivery waits in.
+    pub fn of(source: &str, event: &str) -> Self {
+        if source == "github" && event == "deployment_status" {
+            Self::Statuses
+        } else {
+            Self::Requests
+        }
+    }
+}
+
 /// Webhook deliveries: stored before they are acknowledged, handled after.
 #[async_trait]
 pub trait Inbox: Send + Sync + 'static {
@@ -178,11 +201,12 @@ pub trait Inbox: Send + Sync + 'static {
         body: &str,
     ) -> StoreResult<bool>;
 
-    /// Deliveries due for handling, oldest first, leased to the caller
-    /// until `lease_until` (a worker that dies releases them by expiry).
-    /// A delivery is tried at most `max_attempts` times.
+    /// Deliveries of `lane` due for handling, oldest first, leased to the
+    /// caller until `lease_until` (a worker that dies releases them by
+    /// expiry). A delivery is tried at most `max_attempts` times.
     async fn claim_webhooks(
         &self,
+        lane: InboxLane,
         now: Timestamp,
         lease_until: Timestamp,
         max_attempts: u32,
@@ -191,6 +215,9 @@ pub trait Inbox: Send + Sync + 'static {
 
     /// Handled, for better or worse: `error` says why it was dropped.
     async fn webhook_processed(&self, id: i64, error: Option<&str>) -> StoreResult<()>;
+
+    /// All of `ids` handled, in one write.
+    async fn webhooks_processed(&self, ids: &[i64]) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -213,6 +240,14 @@ pub trait Store: Inbox + Replies + Send + Sync + 'static {
         request_key: &str,
         now: Timestamp,
     ) -> StoreResult<Option<Timestamp>>;
+
+    /// Whether this exact status (state and time) was recorded.
+    async fn has_status(
+        &self,
+        key: &DeploymentKey,
+        state: DeploymentState,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 
     /// Remembers a status. Returns `false` when this exact status (state
     /// and time) was already recorded, so a redelivered event is relayed

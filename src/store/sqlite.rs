@@ -33,13 +33,22 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 /// stuck lock as an error instead of a hang.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Connections to a file database. WAL lets readers run beside the writer.
-const MAX_FILE_CONNECTIONS: u32 = 8;
+/// Reading connections to a file database. WAL lets readers run beside
+/// the writer.
+const MAX_READERS: u32 = 8;
 
 /// hoist's store on SQLite.
+///
+/// Every write goes through `writer`, a pool of one connection: SQLite
+/// takes one writer at a time anyway, and writers that meet inside SQLite
+/// wait in its busy handler, which sleeps for up to 100 ms at a time.
+/// Queued on the pool instead, they follow one another at once. Reads go
+/// through `reader`, beside the writer. A read that must see a write made
+/// just before sees it: the write has committed when its call returns.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    writer: SqlitePool,
+    reader: SqlitePool,
 }
 
 impl SqliteStore {
@@ -47,46 +56,61 @@ impl SqliteStore {
     /// `sqlite://hoist.db` or `sqlite::memory:`, and applies migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        let mut options = SqliteConnectOptions::from_str(url)
+        let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("cannot parse the store url `{url}`"))?
             .create_if_missing(true)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true);
         // An in-memory database lives only while a connection holds it, and
         // each pool connection would otherwise see its own: keep exactly one
-        // connection, forever. WAL does not apply to memory.
-        let pool_options = if in_memory {
-            SqlitePoolOptions::new()
+        // connection, forever, for reads and writes alike. WAL does not
+        // apply to memory.
+        if in_memory {
+            let pool = SqlitePoolOptions::new()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-        } else {
-            // NORMAL, WAL's usual: a commit survives a crashed process, and
-            // after a power cut the database comes back as a prefix of its
-            // commits. The one write that must survive a power cut, the
-            // insert a webhook or command is acknowledged after, runs FULL
-            // (`Inbox::store_webhook`), which also makes every commit
-            // before it durable. Every write after it can be redone.
-            options = options
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal);
-            SqlitePoolOptions::new().max_connections(MAX_FILE_CONNECTIONS)
-        };
-        let pool = pool_options
-            .connect_with(options)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot open the store at `{url}`"))?;
+            return Self::migrated(pool.clone(), pool, url).await;
+        }
+        // NORMAL, WAL's usual: a commit survives a crashed process, and
+        // after a power cut the database comes back as a prefix of its
+        // commits. The one write that must survive a power cut, the
+        // insert a webhook or command is acknowledged after, runs FULL
+        // (`Inbox::store_webhook`), which also makes every commit
+        // before it durable. Every write after it can be redone.
+        let options = options
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
             .await
             .with_context(|| format!("cannot open the store at `{url}`"))?;
-        MIGRATOR
-            .run(&pool)
+        // The writer made the file and switched it to WAL, which the file
+        // keeps; readers only read.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(MAX_READERS)
+            .connect_with(options.read_only(true))
             .await
-            .with_context(|| format!("cannot apply migrations to the store at `{url}`"))?;
-        Ok(Self { pool })
+            .with_context(|| format!("cannot open the store at `{url}` for reading"))?;
+        Self::migrated(writer, reader, url).await
     }
 
-    /// The connection pool, for tests and maintenance tasks.
+    async fn migrated(writer: SqlitePool, reader: SqlitePool, url: &str) -> anyhow::Result<Self> {
+        MIGRATOR
+            .run(&writer)
+            .await
+            .with_context(|| format!("cannot apply migrations to the store at `{url}`"))?;
+        Ok(Self { writer, reader })
+    }
+
+    /// The writing connection, for tests and maintenance tasks.
     pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+        &self.writer
     }
 }
 

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::{
     SqliteStore, from_millis, millis, name_of, parse_name, parse_repo, repo_key, sql_limit,
 };
-use crate::domain::{AppName, DeploymentId, Sha};
+use crate::domain::{AppName, DeploymentId, DeploymentState, Sha};
 use crate::forge::NewStatus;
 use crate::store::{AuditEntry, DeploymentKey, DeploymentRecord, LogLine, Store, StoreResult};
 
@@ -87,7 +87,7 @@ impl Store for SqliteStore {
         .bind(origin)
         .bind(&record.request_key)
         .bind(millis(record.created_at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| {
             format!(
@@ -106,7 +106,7 @@ impl Store for SqliteStore {
             "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE request_key = ?"
         ))
         .bind(request_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .with_context(|| format!("cannot read the deployment for request `{request_key}`"))?;
         row.map(DeploymentRow::into_record).transpose()
@@ -120,7 +120,7 @@ impl Store for SqliteStore {
         .bind(&key.forge)
         .bind(repo_key(&key.repo))
         .bind(key.id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .with_context(|| {
             format!(
@@ -129,6 +129,32 @@ impl Store for SqliteStore {
             )
         })?;
         row.map(DeploymentRow::into_record).transpose()
+    }
+
+    async fn has_status(
+        &self,
+        key: &DeploymentKey,
+        state: DeploymentState,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM deployment_statuses \
+             WHERE forge = ? AND repo = ? AND deployment_id = ? AND state = ? AND at = ?",
+        )
+        .bind(&key.forge)
+        .bind(repo_key(&key.repo))
+        .bind(key.id.0)
+        .bind(state.as_str())
+        .bind(millis(at))
+        .fetch_optional(&self.reader)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot look up status {state} of deployment {} {} {}",
+                key.forge, key.repo, key.id
+            )
+        })?;
+        Ok(found.is_some())
     }
 
     async fn record_status(
@@ -150,7 +176,7 @@ impl Store for SqliteStore {
         .bind(&status.log_url)
         .bind(&status.environment_url)
         .bind(millis(at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| {
             format!(
@@ -171,7 +197,7 @@ impl Store for SqliteStore {
         )
         .bind(request_key)
         .bind(millis(now))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot claim request {request_key}"))?;
         if claimed.rows_affected() == 1 {
@@ -180,7 +206,7 @@ impl Store for SqliteStore {
         let (at,): (i64,) =
             sqlx::query_as("SELECT claimed_at FROM request_claims WHERE request_key = ?")
                 .bind(request_key)
-                .fetch_one(&self.pool)
+                .fetch_one(&self.reader)
                 .await
                 .with_context(|| format!("cannot read the claim of request {request_key}"))?;
         Ok(Some(from_millis(at)?))
@@ -210,7 +236,7 @@ impl Store for SqliteStore {
         let rows: Vec<Row> = sqlx::query_as(&sql)
             .bind(millis(since))
             .bind(sql_limit(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .context("cannot list unfinished deployments")?;
         rows.into_iter()
@@ -226,7 +252,7 @@ impl Store for SqliteStore {
             )
         };
         // One transaction per batch: one fsync instead of one per line.
-        let mut tx = self.pool.begin().await.with_context(context)?;
+        let mut tx = self.writer.begin().await.with_context(context)?;
         for line in lines {
             sqlx::query(
                 "INSERT INTO deployment_logs (forge, repo, deployment_id, at, stream, text) \
@@ -253,7 +279,7 @@ impl Store for SqliteStore {
         .bind(&key.forge)
         .bind(repo_key(&key.repo))
         .bind(key.id.0)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .with_context(|| {
             format!(
@@ -283,7 +309,7 @@ impl Store for SqliteStore {
         .bind(&entry.command)
         .bind(&entry.outcome)
         .bind(&entry.detail)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot append `{}` to the audit log", entry.command))?;
         Ok(())
@@ -295,7 +321,7 @@ impl Store for SqliteStore {
              ORDER BY id DESC LIMIT ?",
         )
         .bind(sql_limit(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .context("cannot read the audit log")?;
         rows.into_iter()

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{SqliteStore, millis, sql_limit};
-use crate::store::{Inbox, InboxItem, StoreResult};
+use crate::store::{Inbox, InboxItem, InboxLane, StoreResult};
 
 #[derive(sqlx::FromRow)]
 struct InboxRow {
@@ -28,7 +28,7 @@ impl Inbox for SqliteStore {
         // The caller acknowledges the delivery once this returns, so this
         // commit is synced to disk (FULL) whatever the pool's setting.
         let mut connection = self
-            .pool
+            .writer
             .acquire()
             .await
             .context("cannot reach the store")?;
@@ -59,6 +59,7 @@ impl Inbox for SqliteStore {
 
     async fn claim_webhooks(
         &self,
+        lane: InboxLane,
         now: Timestamp,
         lease_until: Timestamp,
         max_attempts: u32,
@@ -66,20 +67,26 @@ impl Inbox for SqliteStore {
     ) -> StoreResult<Vec<InboxItem>> {
         // One statement: SQLite runs it under the write lock, so two
         // workers never lease the same delivery.
-        let rows: Vec<InboxRow> = sqlx::query_as(
+        // Must say what `InboxLane::of` says.
+        let in_lane = match lane {
+            InboxLane::Statuses => "(source = 'github' AND event = 'deployment_status')",
+            InboxLane::Requests => "NOT (source = 'github' AND event = 'deployment_status')",
+        };
+        let sql = format!(
             "UPDATE webhook_inbox SET lease_until = ?, attempts = attempts + 1 \
              WHERE id IN (SELECT id FROM webhook_inbox \
-                 WHERE processed_at IS NULL AND attempts < ? \
+                 WHERE processed_at IS NULL AND attempts < ? AND {in_lane} \
                  AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT ?) \
-             RETURNING id, source, event, body, attempts",
-        )
-        .bind(millis(lease_until))
-        .bind(i64::from(max_attempts))
-        .bind(millis(now))
-        .bind(sql_limit(limit))
-        .fetch_all(&self.pool)
-        .await
-        .context("cannot claim webhook deliveries")?;
+             RETURNING id, source, event, body, attempts"
+        );
+        let rows: Vec<InboxRow> = sqlx::query_as(&sql)
+            .bind(millis(lease_until))
+            .bind(i64::from(max_attempts))
+            .bind(millis(now))
+            .bind(sql_limit(limit))
+            .fetch_all(&self.writer)
+            .await
+            .context("cannot claim webhook deliveries")?;
         let mut items: Vec<InboxItem> = rows
             .into_iter()
             .map(|row| InboxItem {
@@ -103,9 +110,29 @@ impl Inbox for SqliteStore {
         .bind(millis(Timestamp::now()))
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot mark webhook delivery {id} processed"))?;
+        Ok(())
+    }
+
+    async fn webhooks_processed(&self, ids: &[i64]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "UPDATE webhook_inbox SET processed_at = ?, lease_until = NULL, last_error = NULL \
+             WHERE id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql).bind(millis(Timestamp::now()));
+        for id in ids {
+            query = query.bind(id);
+        }
+        query
+            .execute(&self.writer)
+            .await
+            .with_context(|| format!("cannot mark {} webhook deliveries processed", ids.len()))?;
         Ok(())
     }
 }

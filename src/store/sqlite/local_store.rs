@@ -101,7 +101,7 @@ impl LocalForgeStore for SqliteStore {
         .bind(request.transient_environment)
         .bind(request.production_environment)
         .bind(millis(at))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(context)?;
         // Either the row just inserted or the one an earlier identical
@@ -121,7 +121,7 @@ impl LocalForgeStore for SqliteStore {
         ))
         .bind(repo_key(repo))
         .bind(id.0)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .with_context(|| format!("cannot read local deployment {id} of {repo}"))?;
         row.map(DeploymentRow::into_deployment).transpose()
@@ -137,7 +137,7 @@ impl LocalForgeStore for SqliteStore {
         ))
         .bind(repo_key(repo))
         .bind(request_key)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .with_context(|| {
             format!("cannot read the local deployment of {repo} for request `{request_key}`")
@@ -175,7 +175,7 @@ impl LocalForgeStore for SqliteStore {
         let limit = i64::try_from(filter.effective_limit()).unwrap_or(i64::MAX);
         let rows = query
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .with_context(|| format!("cannot list local deployments of {repo}"))?;
         rows.into_iter()
@@ -203,7 +203,7 @@ impl LocalForgeStore for SqliteStore {
         )
         .bind(id.0)
         .bind(repo_key(repo))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .with_context(|| format!("cannot read the statuses of local deployment {id} of {repo}"))?;
         rows.into_iter()
@@ -243,7 +243,7 @@ impl LocalForgeStore for SqliteStore {
         .bind(millis(at))
         .bind(id.0)
         .bind(repo_key(repo))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| {
             format!(
@@ -270,7 +270,7 @@ impl LocalForgeStore for SqliteStore {
         .bind(&check.name)
         .bind(name_of(&check.state)?)
         .bind(millis(Timestamp::now()))
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| {
             format!(
@@ -288,7 +288,7 @@ impl LocalForgeStore for SqliteStore {
         )
         .bind(repo_key(repo))
         .bind(sha.as_str())
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .with_context(|| format!("cannot read the checks of {repo}@{}", sha.short()))?;
         rows.into_iter()

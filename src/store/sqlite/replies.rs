@@ -41,7 +41,7 @@ impl Replies for SqliteStore {
         .bind(body.to_string())
         .bind(dedupe_key)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .with_context(|| format!("cannot queue a {} reply", platform.as_str()))?;
         Ok(id.map(|(id,)| id))
@@ -82,7 +82,7 @@ impl Replies for SqliteStore {
         }
         let mut rows = query
             .bind(sql_limit(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.writer)
             .await
             .context("cannot claim replies from the outbox")?;
         // RETURNING gives no order guarantee.
@@ -107,7 +107,7 @@ impl Replies for SqliteStore {
         )
         .bind(millis(Timestamp::now()))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot mark reply {id} delivered"))?;
         anyhow::ensure!(done.rows_affected() == 1, "no reply {id} in the outbox");
@@ -122,7 +122,7 @@ impl Replies for SqliteStore {
         .bind(millis(retry_at))
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot reschedule reply {id}"))?;
         anyhow::ensure!(
@@ -140,7 +140,7 @@ impl Replies for SqliteStore {
         .bind(millis(Timestamp::now()))
         .bind(error)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot give up reply {id}"))?;
         Ok(())
@@ -152,7 +152,7 @@ impl Replies for SqliteStore {
              WHERE dead_at IS NOT NULL AND delivered_at IS NULL ORDER BY id LIMIT ?",
         )
         .bind(sql_limit(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .context("cannot read the dead letters")?;
         rows.into_iter()
@@ -179,7 +179,7 @@ impl Replies for SqliteStore {
         )
         .bind(millis(Timestamp::now()))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot retry reply {id}"))?;
         Ok(done.rows_affected() == 1)
@@ -198,7 +198,7 @@ impl Replies for SqliteStore {
         .bind(card_key)
         .bind(platform.as_str())
         .bind(message_id)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .with_context(|| format!("cannot remember the message of {card_key}"))?;
         Ok(())
@@ -214,7 +214,7 @@ impl Replies for SqliteStore {
         )
         .bind(card_key)
         .bind(platform.as_str())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .with_context(|| format!("cannot read the message of {card_key}"))?;
         Ok(row.map(|(id,)| id))
