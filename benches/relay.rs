@@ -2,8 +2,8 @@
 //! Slack and a real `hoist serve` (release build) on SQLite. Prints each
 //! figure beside its target; asserts nothing (figures are not tests).
 //!
-//! `cargo bench --bench relay`. `HOIST_BENCH_SECS` sets the sustained
-//! run's length (default 10; the target speaks of 5 minutes: 300).
+//! `cargo bench --bench relay`. `HOIST_BENCH_SECS` sets the paced run's
+//! length (default 10; the target speaks of 5 minutes: 300).
 
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
@@ -12,7 +12,11 @@ mod harness;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
 
 use harness::Serving;
 
@@ -25,10 +29,10 @@ async fn main() {
     let mut serving = harness::serve().await;
     let pid = serving.process.id().expect("hoist runs");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = rss_kib(pid);
+    let (idle_rss, idle_anon) = memory_kib(pid);
 
     println!(
-        "hoist benchmark: loopback fakes, SQLite, release build, {} cores; one client, sending sequentially",
+        "hoist benchmark: loopback fakes, SQLite, release build, {} cores; webhooks from 32 senders at once",
         cores()
     );
     row("figure", "value".into(), "target");
@@ -66,30 +70,70 @@ async fn main() {
     );
     serving.github.set_latency(Duration::ZERO);
 
-    let (latencies, rate) = webhooks(&serving, sustained).await;
+    let paced = webhooks(
+        &serving,
+        Load {
+            rate: Some(1000.0),
+            in_flight: 32,
+            secs: sustained,
+        },
+        0,
+    )
+    .await;
     row(
-        "signed deployment_status -> Slack, p50",
-        ms(percentile(&latencies, 50)),
-        "",
-    );
-    row(
-        "signed deployment_status -> Slack, p99",
-        ms(percentile(&latencies, 99)),
-        "< 100 ms at 1,000/s",
-    );
-    row(
-        "sustained webhooks relayed per second",
-        format!("{rate:.0}"),
+        "at 1,000 webhooks/s offered: accepted per second",
+        format!("{:.0}", paced.accepted),
         ">= 1,000",
     );
     row(
-        "resident memory, idle",
-        format!("{} MiB", idle_rss / 1024),
+        "... signed deployment_status -> Slack, p50",
+        ms(percentile(&paced.latencies, 50)),
+        "",
+    );
+    row(
+        "... signed deployment_status -> Slack, p99",
+        ms(percentile(&paced.latencies, 99)),
+        "< 100 ms at 1,000/s",
+    );
+    let flat_out = webhooks(
+        &serving,
+        Load {
+            rate: None,
+            in_flight: 32,
+            secs: 5,
+        },
+        1_000_000,
+    )
+    .await;
+    row(
+        "as fast as hoist takes them: relayed per second",
+        format!("{:.0}", flat_out.relayed),
+        ">= 1,000",
+    );
+    let one_by_one = webhooks(
+        &serving,
+        Load {
+            rate: None,
+            in_flight: 1,
+            secs: 5,
+        },
+        2_000_000,
+    )
+    .await;
+    row(
+        "one sender, one at a time: accepted per second",
+        format!("{:.0}", one_by_one.accepted),
+        "",
+    );
+    let (loaded_rss, loaded_anon) = memory_kib(pid);
+    row(
+        "resident memory, idle (own memory / all with the mapped store)",
+        format!("{} / {} MiB", idle_anon / 1024, idle_rss / 1024),
         "< 30 MiB",
     );
     row(
-        &format!("resident memory after {sustained} s of load"),
-        format!("{} MiB", rss_kib(pid) / 1024),
+        &format!("... after the load (own / all), {sustained} s paced run"),
+        format!("{} / {} MiB", loaded_anon / 1024, loaded_rss / 1024),
         "no growth across a 5-minute run",
     );
     serving.process.kill().await.ok();
@@ -131,43 +175,102 @@ async fn slash_commands(serving: &Serving, n: usize, tag: &str) -> (Vec<Duration
     (ack, created)
 }
 
-/// Signed status webhooks for the deployments made so far, as fast as the
-/// server takes them, for `secs` seconds: the latency of each to its Slack
-/// message, and the rate at which they were relayed.
-async fn webhooks(serving: &Serving, secs: u64) -> (Vec<Duration>, f64) {
+/// How the status webhooks of one run are sent.
+struct Load {
+    /// Webhooks per second to aim at; `None`: as fast as hoist takes them.
+    rate: Option<f64>,
+    /// Requests in flight at once (GitHub sends deliveries side by side).
+    in_flight: usize,
+    secs: u64,
+}
+
+/// What one run of status webhooks measured.
+struct Relayed {
+    /// Each webhook's time from being sent to its Slack thread message.
+    latencies: Vec<Duration>,
+    /// Webhooks acknowledged per second while sending.
+    accepted: f64,
+    /// Webhooks relayed to Slack per second, from the first sent to the
+    /// last delivered.
+    relayed: f64,
+}
+
+/// Signed status webhooks for the deployments made so far, each with its
+/// own step number, sent as `load` says.
+async fn webhooks(serving: &Serving, load: Load, first_step: u64) -> Relayed {
     let ids = serving.github.deployment_ids("acme/api");
+    let next = AtomicU64::new(0);
     let started = Instant::now();
-    let mut sent_at = Vec::new();
-    let mut n = 0u64;
-    while started.elapsed() < Duration::from_secs(secs) {
-        let id = ids[(n as usize) % ids.len()];
-        let at = jiff::Timestamp::UNIX_EPOCH
-            + jiff::SignedDuration::from_millis(1_700_000_000_000 + n as i64);
-        let status = serving
-            .status_webhook_with(
-                id,
-                "in_progress",
-                &format!("bench-{n}"),
-                &format!("step {n}"),
-                &at.to_string(),
-            )
-            .await;
-        assert_eq!(status, 202);
-        sent_at.push((format!("(step {n})"), Instant::now()));
-        n += 1;
-    }
-    // Wait for the last one to arrive.
-    let last = sent_at
-        .last()
-        .map(|(needle, _)| needle.clone())
-        .unwrap_or_default();
+    let stop = started + Duration::from_secs(load.secs);
+    let sender = || async {
+        let mut sent = Vec::new();
+        loop {
+            let n = next.fetch_add(1, Ordering::Relaxed);
+            if let Some(rate) = load.rate {
+                tokio::time::sleep_until(
+                    (started + Duration::from_secs_f64(n as f64 / rate)).into(),
+                )
+                .await;
+            }
+            if Instant::now() >= stop {
+                return sent;
+            }
+            let step = first_step + n;
+            let id = ids[(step as usize) % ids.len()];
+            let at = jiff::Timestamp::UNIX_EPOCH
+                + jiff::SignedDuration::from_millis(1_700_000_000_000 + step as i64);
+            let sent_at = Instant::now();
+            let status = serving
+                .status_webhook_with(
+                    id,
+                    "in_progress",
+                    &format!("bench-{step}"),
+                    &format!("step {step}"),
+                    &at.to_string(),
+                )
+                .await;
+            assert_eq!(status, 202);
+            sent.push((step, sent_at));
+        }
+    };
+    let sent: Vec<(u64, Instant)> = join_all((0..load.in_flight).map(|_| sender()))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    let sending = started.elapsed();
+    // Wait for every one to arrive (each step's thread message).
+    let last = sent
+        .iter()
+        .map(|(step, _)| *step)
+        .max()
+        .unwrap_or(first_step);
     let deadline = Instant::now() + Duration::from_secs(600);
-    while Instant::now() < deadline && !serving.slack.got(&last) {
+    let arrived = loop {
+        let arrived = arrivals(serving);
+        let all = sent.iter().all(|(step, _)| arrived.contains_key(step));
+        if all || Instant::now() > deadline {
+            break arrived;
+        }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let done = arrived.get(&last).map_or(started.elapsed(), |at| {
+        at.saturating_duration_since(started)
+    });
+    let latencies = sent
+        .iter()
+        .filter_map(|(step, at)| arrived.get(step).map(|a| a.saturating_duration_since(*at)))
+        .collect();
+    Relayed {
+        latencies,
+        accepted: sent.len() as f64 / sending.as_secs_f64(),
+        relayed: sent.len() as f64 / done.as_secs_f64().max(sending.as_secs_f64()),
     }
-    let all_done = started.elapsed();
-    // Each status's thread message, by its step number.
-    let arrived: std::collections::HashMap<u64, Instant> = serving
+}
+
+/// When each step's message reached the fake Slack's thread.
+fn arrivals(serving: &Serving) -> HashMap<u64, Instant> {
+    serving
         .slack
         .sent()
         .into_iter()
@@ -183,17 +286,7 @@ async fn webhooks(serving: &Serving, secs: u64) -> (Vec<Duration>, f64) {
                 .ok()?;
             Some((step, s.at))
         })
-        .collect();
-    let latencies: Vec<Duration> = sent_at
-        .iter()
-        .enumerate()
-        .filter_map(|(step, (_, at))| {
-            arrived
-                .get(&(step as u64))
-                .map(|arrival| arrival.saturating_duration_since(*at))
-        })
-        .collect();
-    (latencies, n as f64 / all_done.as_secs_f64())
+        .collect()
 }
 
 fn percentile(values: &[Duration], p: usize) -> Duration {
@@ -213,16 +306,18 @@ fn row(figure: &str, value: String, target: &str) {
     println!("{figure:<58} {value:>12}   {target}");
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmRSS:"))
-                .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+/// Resident memory in KiB: all of it, and the anonymous part (hoist's own
+/// heap and stacks, without the file pages SQLite maps).
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|line| line.starts_with(name))
+            .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("RssAnon:"))
 }
 
 fn cores() -> usize {

@@ -10,8 +10,8 @@ use hoist::domain::{
 use hoist::forge::{Check, CheckState, DeploymentFilter, NewDeployment, NewStatus};
 use hoist::store::sqlite::SqliteStore;
 use hoist::store::{
-    AuditEntry, DeploymentKey, DeploymentRecord, LocalForgeStore, LogLine, LogStream, Replies,
-    Store,
+    AuditEntry, DeploymentKey, DeploymentRecord, Inbox, InboxLane, LocalForgeStore, LogLine,
+    LogStream, Replies, Store,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -291,7 +291,7 @@ async fn the_outbox_dedupes_leases_retries_and_delivers() {
         .expect("claim");
     assert_eq!(next.iter().map(|i| i.id).collect::<Vec<_>>(), [c, d]);
 
-    store.reply_delivered(a).await.expect("delivered");
+    store.replies_delivered(&[a]).await.expect("delivered");
     store
         .reply_failed(b, at(5_000), "slack said ratelimited")
         .await
@@ -318,8 +318,8 @@ async fn the_outbox_dedupes_leases_retries_and_delivers() {
         [(c, 2), (d, 2)]
     );
 
-    store.reply_delivered(c).await.expect("delivered");
-    store.reply_delivered(d).await.expect("delivered");
+    store.replies_delivered(&[c]).await.expect("delivered");
+    store.replies_delivered(&[d]).await.expect("delivered");
     // b is due again at its retry time; delivered ones never come back.
     let retry = store
         .claim_replies(&[Platform::Slack], at(5_000), at(6_000), 10)
@@ -337,7 +337,7 @@ async fn the_outbox_dedupes_leases_retries_and_delivers() {
             .expect("claim")
             .is_empty()
     );
-    assert!(store.reply_delivered(999).await.is_err());
+    assert!(store.replies_delivered(&[999]).await.is_err());
     assert!(
         store.reply_failed(a, at(0), "too late").await.is_err(),
         "a was delivered"
@@ -368,7 +368,7 @@ async fn a_conversation_reads_its_replies_in_order_and_given_up_ones_can_be_retr
 
     // The second waits behind the first; another conversation does not.
     assert_eq!(ids(claim(0).await.expect("claim")), [first, other]);
-    store.reply_delivered(other).await.expect("delivered");
+    store.replies_delivered(&[other]).await.expect("delivered");
     store
         .reply_failed(first, at(5_000), "slack is down")
         .await
@@ -680,4 +680,60 @@ async fn commit_checks_are_one_per_name_and_upserted() {
             .expect("read")
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn deliveries_stored_side_by_side_are_each_new_once_and_claimed_by_lane() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("hoist.db").display());
+    let store = Arc::new(SqliteStore::connect(&url).await.expect("store"));
+    // 120 requests at once, committed in groups: 40 keys sent twice, some
+    // of them surely in the same group.
+    let stores = (0..120).map(|n| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let (source, event) = if n % 2 == 0 {
+                ("github", "deployment_status")
+            } else {
+                ("slack", "slash_command")
+            };
+            let delivery = format!("d-{}", n % 80);
+            let new = store
+                .store_webhook(source, &delivery, event, &format!("{{\"n\":{n}}}"))
+                .await
+                .expect("stored");
+            (source, delivery, new)
+        })
+    });
+    let mut new_per_key = std::collections::HashMap::new();
+    for stored in futures_util::future::join_all(stores).await {
+        let (source, delivery, new) = stored.expect("task");
+        *new_per_key.entry((source, delivery)).or_insert(0) += usize::from(new);
+    }
+    assert!(new_per_key.values().all(|&new| new == 1), "{new_per_key:?}");
+
+    let statuses = store
+        .claim_webhooks(InboxLane::Statuses, at(0), at(60_000), 5, 1000)
+        .await
+        .expect("claim statuses");
+    let requests = store
+        .claim_webhooks(InboxLane::Requests, at(0), at(60_000), 5, 1000)
+        .await
+        .expect("claim requests");
+    assert!(
+        statuses
+            .iter()
+            .all(|item| item.event == "deployment_status")
+    );
+    assert!(requests.iter().all(|item| item.event == "slash_command"));
+    assert_eq!(statuses.len() + requests.len(), new_per_key.len());
+
+    // Processed together; nothing is due again, even after the lease.
+    let ids: Vec<i64> = statuses.iter().map(|item| item.id).collect();
+    store.webhooks_processed(&ids).await.expect("processed");
+    let again = store
+        .claim_webhooks(InboxLane::Statuses, at(120_000), at(180_000), 5, 1000)
+        .await
+        .expect("claim again");
+    assert!(again.is_empty(), "{again:?}");
 }

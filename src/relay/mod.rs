@@ -44,7 +44,9 @@ impl Hoist {
     }
 
     /// Tells the conversation that asked for the deployment about a
-    /// status, and records it. A status seen before is not told twice.
+    /// status, and records it. A status seen before is not told twice:
+    /// its reply's dedupe key (the deployment, state and time) is the
+    /// status record's key.
     pub async fn relay_status(
         &self,
         repo: &RepoName,
@@ -57,9 +59,6 @@ impl Hoist {
             repo: repo.clone(),
             id: deployment.id,
         };
-        if self.store.has_status(&key, status.state, at).await? {
-            return Ok(());
-        }
         // The deployment's payload names its conversation and app (so any
         // replica can route it); the store's record is the fallback.
         let in_payload = origin_in_payload(&deployment.payload);
@@ -113,7 +112,9 @@ impl Hoist {
         // Recorded only once its reply is queued: a crash between the two
         // relays the status again, and the dedupe key makes that one reply.
         // (Recorded first, a crash there would lose the reply.)
-        self.store.record_status(&key, status, at).await?;
+        if !self.store.record_status(&key, status, at).await? {
+            return Ok(());
+        }
         self.metrics.status_relayed();
         Ok(())
     }

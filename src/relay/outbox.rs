@@ -58,14 +58,21 @@ impl Outbox {
         );
         // Side by side: a claim holds at most one reply per conversation
         // (the oldest undelivered), so order within each is kept.
-        let delivered = items
+        let attempts = items
             .iter()
             .map(|item| self.deliver_one(hoist, item, now, give_up));
-        join_all(delivered)
-            .await
-            .into_iter()
-            .collect::<anyhow::Result<()>>()?;
-        Ok(items.len())
+        let mut delivered = Vec::with_capacity(items.len());
+        let mut failed = Ok(());
+        for attempt in join_all(attempts).await {
+            match attempt {
+                Ok(id) => delivered.extend(id),
+                Err(error) => failed = Err(error),
+            }
+        }
+        // Marked together: a crash before this sends them again (replies
+        // are delivered at least once, never lost).
+        hoist.store.replies_delivered(&delivered).await?;
+        failed.map(|()| items.len())
     }
 
     async fn deliver_one(
@@ -74,9 +81,9 @@ impl Outbox {
         item: &OutboxItem,
         now: Timestamp,
         give_up: SignedDuration,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<Option<i64>> {
         let Some(adapter) = self.adapters.get(&item.platform) else {
-            return Ok(());
+            return Ok(None);
         };
         let reply: Reply = match serde_json::from_value(item.body.clone()) {
             Ok(reply) => reply,
@@ -89,7 +96,7 @@ impl Outbox {
                     .store
                     .reply_failed(item.id, later, "unreadable")
                     .await?;
-                return Ok(());
+                return Ok(None);
             }
         };
         let card_message = match &reply.card {
@@ -104,8 +111,8 @@ impl Outbox {
                         .remember_card_message(&card.key, item.platform, &message_id)
                         .await?;
                 }
-                hoist.store.reply_delivered(item.id).await?;
                 hoist.metrics.reply_delivered();
+                return Ok(Some(item.id));
             }
             Err(error) if now.duration_since(item.created_at) > give_up => {
                 tracing::error!(id = item.id, attempts = item.attempts, %error, "reply given up: see `hoist outbox`");
@@ -129,7 +136,7 @@ impl Outbox {
                 hoist.metrics.reply_failed();
             }
         }
-        Ok(())
+        Ok(None)
     }
 
     /// Delivers replies until `stop` is cancelled, then delivers what is

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AppName, DeploymentId, DeploymentState, Origin, Platform, RepoName, Sha};
+use crate::domain::{AppName, DeploymentId, Origin, Platform, RepoName, Sha};
 use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus};
 
 pub type StoreResult<T> = anyhow::Result<T>;
@@ -137,7 +137,8 @@ pub trait Replies: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<OutboxItem>>;
 
-    async fn reply_delivered(&self, id: i64) -> StoreResult<()>;
+    /// Delivered, all of them, in one write.
+    async fn replies_delivered(&self, ids: &[i64]) -> StoreResult<()>;
 
     /// Delivery failed: try again at `retry_at`.
     async fn reply_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()>;
@@ -240,14 +241,6 @@ pub trait Store: Inbox + Replies + Send + Sync + 'static {
         request_key: &str,
         now: Timestamp,
     ) -> StoreResult<Option<Timestamp>>;
-
-    /// Whether this exact status (state and time) was recorded.
-    async fn has_status(
-        &self,
-        key: &DeploymentKey,
-        state: DeploymentState,
-        at: Timestamp,
-    ) -> StoreResult<bool>;
 
     /// Remembers a status. Returns `false` when this exact status (state
     /// and time) was already recorded, so a redelivered event is relayed

@@ -25,36 +25,9 @@ impl Inbox for SqliteStore {
         event: &str,
         body: &str,
     ) -> StoreResult<bool> {
-        // The caller acknowledges the delivery once this returns, so this
-        // commit is synced to disk (FULL) whatever the pool's setting.
-        let mut connection = self
-            .writer
-            .acquire()
-            .await
-            .context("cannot reach the store")?;
-        sqlx::query("PRAGMA synchronous = FULL")
-            .execute(&mut *connection)
-            .await
-            .context("cannot make the insert durable")?;
-        let inserted = sqlx::query(
-            "INSERT INTO webhook_inbox (source, delivery_id, event, body, received_at) \
-             VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(source)
-        .bind(delivery_id)
-        .bind(event)
-        .bind(body)
-        .bind(millis(Timestamp::now()))
-        .execute(&mut *connection)
-        .await;
-        // Back to the pool's setting whatever happened (a connection left
-        // FULL is only slower).
-        let _ = sqlx::query("PRAGMA synchronous = NORMAL")
-            .execute(&mut *connection)
-            .await;
-        let inserted =
-            inserted.with_context(|| format!("cannot store {source} delivery {delivery_id}"))?;
-        Ok(inserted.rows_affected() == 1)
+        // Committed with the deliveries that arrive beside it: one disk
+        // sync for a burst.
+        self.intake.store(source, delivery_id, event, body).await
     }
 
     async fn claim_webhooks(

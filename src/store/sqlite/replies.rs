@@ -101,16 +101,27 @@ impl Replies for SqliteStore {
             .collect()
     }
 
-    async fn reply_delivered(&self, id: i64) -> StoreResult<()> {
-        let done = sqlx::query(
-            "UPDATE outbox SET delivered_at = ?, lease_until = NULL, last_error = NULL WHERE id = ?",
-        )
-        .bind(millis(Timestamp::now()))
-        .bind(id)
-        .execute(&self.writer)
-        .await
-        .with_context(|| format!("cannot mark reply {id} delivered"))?;
-        anyhow::ensure!(done.rows_affected() == 1, "no reply {id} in the outbox");
+    async fn replies_delivered(&self, ids: &[i64]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "UPDATE outbox SET delivered_at = ?, lease_until = NULL, last_error = NULL \
+             WHERE id IN ({placeholders})"
+        );
+        let mut query = sqlx::query(&sql).bind(millis(Timestamp::now()));
+        for id in ids {
+            query = query.bind(id);
+        }
+        let done = query
+            .execute(&self.writer)
+            .await
+            .with_context(|| format!("cannot mark replies {ids:?} delivered"))?;
+        anyhow::ensure!(
+            done.rows_affected() == ids.len() as u64,
+            "not every one of the replies {ids:?} is in the outbox"
+        );
         Ok(())
     }
 
