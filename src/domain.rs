@@ -221,6 +221,17 @@ pub enum Platform {
 }
 
 impl Platform {
+    /// The platform as a sentence names it ("on Slack", "on the shell").
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Shell => "the shell",
+            Self::Slack => "Slack",
+            Self::Discord => "Discord",
+            Self::PullRequest => "GitHub",
+            Self::Hook => "a deploy hook",
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Shell => "shell",

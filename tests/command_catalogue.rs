@@ -51,7 +51,7 @@ fn every_command_documents_itself_with_examples() {
         })
     };
     assert!(successes("deploy") >= 12);
-    for name in ["noop", "where", "deploys", "help"] {
+    for name in ["noop", "where", "deploys", "help", "whoami"] {
         assert!(successes(name) >= 2, "{name}");
     }
 }

@@ -89,6 +89,7 @@ fn command() -> impl Strategy<Value = Command> {
         (name(), proptest::option::of(name()))
             .prop_map(|(app, environment)| Command::Deploys { app, environment }),
         proptest::option::of(topic).prop_map(|topic| Command::Help { topic }),
+        Just(Command::WhoAmI),
     ]
 }
 

@@ -274,6 +274,25 @@ async fn help_lists_the_commands() {
 }
 
 #[tokio::test]
+async fn whoami_says_who_hoist_takes_you_to_be_and_how_to_be_linked() {
+    let ws = workspace();
+    let run = shell(&ws, "whoami\n").await;
+    assert!(run.success, "{run:?}");
+    assert!(
+        run.stdout
+            .contains("on the shell; hoist knows no GitHub login for you"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("= \"your-github-login\"` under `[users]`"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[tokio::test]
 async fn every_command_is_audited() {
     let ws = workspace();
     let run = shell(&ws, "deploy web to staging\ndeploy nope\n").await;

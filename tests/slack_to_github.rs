@@ -83,6 +83,21 @@ async fn slash_command_to_github_deployment_to_slack_status() {
     // GitHub redelivers it.
     assert_eq!(serving.status_webhook(ids[0], "success", "d-1").await, 200);
 
+    // Who am I: the Slack user and the GitHub login from `[users]`, to
+    // the typer alone.
+    let whoami = "token=legacy&team_id=T0TEAM&channel_id=C0DEPLOYS&user_id=U0ADA&user_name=ada\
+                  &command=%2Fhoist&text=whoami&trigger_id=1.2.3w";
+    let (status, _) = serving
+        .signed_slack("/slack/commands", whoami.as_bytes(), 0, &[])
+        .await;
+    assert_eq!(status, 200);
+    let me = serving
+        .slack
+        .wait_for("hoist knows you as GitHub user `ada-gh`")
+        .await;
+    assert_eq!(me.method, "chat.postEphemeral");
+    assert!(me.text.contains("(U0ADA) on Slack"), "{}", me.text);
+
     // Mistakes go to the typer alone.
     assert_eq!(serving.slash("apy to staging", "1.2.4", 0).await.0, 200);
     let mistake = serving

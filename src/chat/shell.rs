@@ -74,7 +74,7 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
     let stop_outbox = CancellationToken::new();
     let outbox_task = tokio::spawn(outbox.run_until(Arc::clone(&hoist), stop_outbox.clone()));
 
-    let actor = shell_actor();
+    let actor = shell_actor(&hoist.config.users);
     let origin = Origin {
         platform: Platform::Shell,
         conversation: "shell".into(),
@@ -117,16 +117,17 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The person at the keyboard.
-fn shell_actor() -> Actor {
+/// The person at the keyboard: `$USER`, linked to a GitHub login by
+/// `[users]` like a chat user.
+fn shell_actor(users: &std::collections::BTreeMap<String, String>) -> Actor {
     let name = std::env::var("USER")
         .ok()
         .filter(|user| !user.is_empty())
         .unwrap_or_else(|| "you".into());
     Actor {
+        login: users.get(&name).cloned(),
         id: name.clone(),
         name,
-        login: None,
     }
 }
 

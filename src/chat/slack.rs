@@ -123,7 +123,10 @@ impl SlashCommand {
     /// name (`/hoist deploys api`) carries the whole command in its text.
     pub fn command_text(&self) -> String {
         let name = self.command.trim_start_matches('/').to_ascii_lowercase();
-        if command::usage(&name).is_some() {
+        // `/deploy help` and `/deploy whoami` mean `help` and `whoami`.
+        let first_word = self.text.split_whitespace().next().unwrap_or_default();
+        let names_a_command = command::usage(&first_word.to_ascii_lowercase()).is_some();
+        if command::usage(&name).is_some() && !names_a_command {
             format!("{name} {}", self.text).trim().to_owned()
         } else {
             self.text.trim().to_owned()
@@ -512,5 +515,11 @@ mod tests {
             ..deploy
         };
         assert_eq!(hoist.command_text(), "deploys api");
+        let help = SlashCommand {
+            command: "/deploy".into(),
+            text: "Help deploy".into(),
+            ..hoist
+        };
+        assert_eq!(help.command_text(), "Help deploy", "`/deploy help` is help");
     }
 }

@@ -14,12 +14,13 @@ use super::Command;
 use crate::suggest::nearest;
 
 /// The catalogue files, in the order help lists them.
-const SOURCES: [(&str, &str); 5] = [
+const SOURCES: [(&str, &str); 6] = [
     ("deploy.toml", include_str!("../../commands/deploy.toml")),
     ("noop.toml", include_str!("../../commands/noop.toml")),
     ("where.toml", include_str!("../../commands/where.toml")),
     ("deploys.toml", include_str!("../../commands/deploys.toml")),
     ("help.toml", include_str!("../../commands/help.toml")),
+    ("whoami.toml", include_str!("../../commands/whoami.toml")),
 ];
 
 /// How many worked examples a command's help reply shows.
@@ -199,7 +200,26 @@ mod tests {
     fn the_embedded_files_parse() {
         let catalogue = load().unwrap_or_else(|error| panic!("{error}"));
         let names: Vec<&str> = catalogue.commands.iter().map(|d| d.name.as_str()).collect();
-        assert_eq!(names, ["deploy", "noop", "where", "deploys", "help"]);
+        assert_eq!(
+            names,
+            ["deploy", "noop", "where", "deploys", "help", "whoami"]
+        );
+        // Each keyword the grammar knows is documented, and each file in
+        // commands/ is embedded.
+        for keyword in crate::command::grammar::KEYWORDS {
+            assert!(names.contains(&keyword), "{keyword} has no commands/ file");
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/commands");
+        for entry in std::fs::read_dir(dir).expect("commands/ is readable") {
+            let file = entry.expect("a commands/ entry").file_name();
+            let file = file.to_string_lossy();
+            if file.ends_with(".toml") {
+                assert!(
+                    SOURCES.iter().any(|(embedded, _)| *embedded == file),
+                    "commands/{file} is not in SOURCES"
+                );
+            }
+        }
         for ((file, _), doc) in SOURCES.iter().zip(&catalogue.commands) {
             assert_eq!(*file, format!("{}.toml", doc.name));
             assert!(!doc.usage.contains('\n'), "{file}: usage is one line");

@@ -23,7 +23,7 @@ mod params;
 use params::params;
 
 /// Every command keyword, as typed after the optional `.`/`/` prefix.
-pub(crate) const KEYWORDS: [&str; 5] = ["deploy", "deploys", "noop", "where", "help"];
+pub(crate) const KEYWORDS: [&str; 6] = ["deploy", "deploys", "noop", "where", "help", "whoami"];
 
 /// The words that introduce an environment.
 const PREPOSITIONS: [&str; 3] = ["to", "in", "on"];
@@ -254,6 +254,7 @@ pub(crate) fn command(input: &str) -> Res<'_, Command> {
             "deploys" => ("deploys", deploys),
             "where" => ("where", where_can_i_deploy),
             "help" => ("help", help),
+            "whoami" => ("whoami", whoami),
             _ => {
                 let suggestion = nearest(word, KEYWORDS);
                 let mut failure = fail_with(
@@ -498,4 +499,16 @@ fn help(input: &str) -> Res<'_, Command> {
     let (rest, _) = opt(one_of("./")).parse(rest)?;
     let (rest, topic) = name(rest, "a command name", Some("`help`"), &[])?;
     Ok((rest, Command::Help { topic: Some(topic) }))
+}
+
+/// `whoami`, after the word: nothing follows it.
+fn whoami(input: &str) -> Res<'_, Command> {
+    if ends_word(input) {
+        Ok((input, Command::WhoAmI))
+    } else {
+        fail(
+            input,
+            format!("unexpected `{}` after `whoami`", next_char(input)),
+        )
+    }
 }

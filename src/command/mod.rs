@@ -49,6 +49,9 @@ pub enum Command {
     },
     /// `help [command]`
     Help { topic: Option<String> },
+    /// `whoami`: who hoist takes the typer to be.
+    #[serde(rename = "whoami")]
+    WhoAmI,
 }
 
 /// The parts of a `deploy` or `noop` command.

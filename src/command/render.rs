@@ -44,6 +44,7 @@ pub fn render(command: &Command) -> String {
             Some(topic) => format!("help {topic}"),
             None => "help".to_owned(),
         },
+        Command::WhoAmI => "whoami".to_owned(),
     }
 }
 

@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use crate::app::Hoist;
 use crate::chat::{DeploymentCard, Inbound, Reply};
 use crate::command::{self, Command};
+use crate::domain::Origin;
 use crate::store::AuditEntry;
 
 /// What a command came to, for the audit log and metrics.
@@ -79,6 +80,7 @@ impl Hoist {
     async fn run_command(&self, inbound: &Inbound, command: Command) -> Outcome {
         match command {
             Command::Help { topic } => Outcome::new("answered", command::help(topic.as_deref())),
+            Command::WhoAmI => Outcome::new("answered", who_is(&inbound.origin)),
             Command::WhereCanIDeploy { app } => self.where_can_i_deploy(&app).await,
             Command::Deploys { app, environment } => {
                 self.recent_deployments(&app, environment.as_deref()).await
@@ -86,5 +88,28 @@ impl Hoist {
             Command::Deploy(request) => self.deploy(inbound, &request, false).await,
             Command::Noop(request) => self.deploy(inbound, &request, true).await,
         }
+    }
+}
+
+/// How hoist sees the typer, and how an operator links them when it
+/// knows no GitHub login for them.
+///
+/// There is no command to link oneself: a login anyone may claim would
+/// let anyone deploy as anyone once rules check who may deploy where.
+/// The operator's `[users]` table is the link; a verified one (GitHub
+/// login) comes with the dashboard.
+fn who_is(origin: &Origin) -> String {
+    let actor = &origin.actor;
+    let platform = origin.platform.display_name();
+    match &actor.login {
+        Some(login) => format!(
+            "You are {} ({}) on {platform}; hoist knows you as GitHub user `{login}`, and deployments name you so.",
+            actor.name, actor.id
+        ),
+        None => format!(
+            "You are {} ({}) on {platform}; hoist knows no GitHub login for you, so deployments name you `{}`. \
+             An operator links you by adding `{} = \"your-github-login\"` under `[users]` in hoist.toml.",
+            actor.name, actor.id, actor.name, actor.id
+        ),
     }
 }
