@@ -76,12 +76,16 @@ impl Default for ServerConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct StoreConfig {
     pub url: String,
+    /// Handled webhook deliveries and delivered replies are deleted this
+    /// many days after they were handled (dead letters are kept).
+    pub keep_handled_days: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             url: "sqlite://hoist.db".into(),
+            keep_handled_days: 14,
         }
     }
 }

@@ -111,6 +111,8 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             let stop = CancellationToken::new();
             let inbox = tokio::spawn(Arc::clone(&built.hoist).run_inbox_until(stop.clone()));
             let watch = tokio::spawn(Arc::clone(&built.hoist).run_watch_until(stop.clone()));
+            let retention =
+                tokio::spawn(Arc::clone(&built.hoist).run_retention_until(stop.clone()));
             let outbox = Outbox::new(chat_adapters(&built.hoist.config)?);
             let outbox = tokio::spawn(outbox.run_until(Arc::clone(&built.hoist), stop.clone()));
             let result = tokio::select! {
@@ -120,6 +122,7 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             stop.cancel();
             inbox.await?;
             watch.await?;
+            retention.await?;
             outbox.await?;
             result
         }

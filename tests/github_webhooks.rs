@@ -391,3 +391,44 @@ async fn a_retried_request_never_deploys_twice() {
         "found, not made again"
     );
 }
+
+#[tokio::test]
+async fn handled_deliveries_and_replies_are_forgotten_after_keep_handled_days() {
+    let running = start().await;
+    let id = running.deploy_from_slack().await;
+    let body = running.status_event(id, "success", "2026-11-23T10:00:00Z");
+    assert_eq!(
+        running
+            .post("deployment_status", "guid-old", &body, None)
+            .await
+            .0,
+        202
+    );
+    running.wait_for("to staging: succeeded", 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Within the 14 days kept by default: nothing goes.
+    let now = jiff::Timestamp::now();
+    assert_eq!(running.hoist.prune_handled(now).await.unwrap(), (0, 0));
+    // Fifteen days on: the delivery and both replies (the deployment's
+    // announcement and its status) go.
+    let later = now + jiff::SignedDuration::from_hours(15 * 24);
+    assert_eq!(running.hoist.prune_handled(later).await.unwrap(), (1, 2));
+
+    // GitHub redelivers the forgotten delivery: it is stored as new, and
+    // still tells the conversation nothing twice (the status is
+    // remembered with its deployment).
+    assert_eq!(
+        running
+            .post("deployment_status", "guid-old", &body, None)
+            .await
+            .0,
+        202
+    );
+    let texts = running.settled_texts().await;
+    assert_eq!(
+        texts.iter().filter(|t| t.contains("succeeded")).count(),
+        1,
+        "{texts:#?}"
+    );
+}

@@ -737,3 +737,59 @@ async fn deliveries_stored_side_by_side_are_each_new_once_and_claimed_by_lane() 
         .expect("claim again");
     assert!(again.is_empty(), "{again:?}");
 }
+
+#[tokio::test]
+async fn pruning_forgets_only_what_was_delivered() {
+    let store = memory().await;
+    let enqueue = async |n: i64| {
+        store
+            .enqueue_reply(Platform::Shell, &format!("c{n}"), &json!({ "n": n }), None)
+            .await
+            .expect("enqueue")
+            .expect("new")
+    };
+    let (delivered, dead, pending) = (enqueue(1).await, enqueue(2).await, enqueue(3).await);
+    store
+        .replies_delivered(&[delivered])
+        .await
+        .expect("delivered");
+    store.reply_given_up(dead, "gone").await.expect("given up");
+    let far = Timestamp::now() + jiff::SignedDuration::from_hours(24 * 365);
+    assert_eq!(store.prune_delivered_replies(far).await.expect("prune"), 1);
+    let dead_letters = store.dead_replies(10).await.expect("dead letters");
+    assert_eq!(
+        dead_letters.iter().map(|d| d.id).collect::<Vec<_>>(),
+        [dead]
+    );
+    let due = store
+        .claim_replies(&[Platform::Shell], far, far, 10)
+        .await
+        .expect("claim");
+    assert_eq!(
+        due.iter().map(|item| item.id).collect::<Vec<_>>(),
+        [pending]
+    );
+
+    // Deliveries: a pending one stays, a handled one goes.
+    store
+        .store_webhook("github", "kept", "deployment_status", "{}")
+        .await
+        .expect("stored");
+    store
+        .store_webhook("github", "handled", "deployment_status", "{}")
+        .await
+        .expect("stored");
+    let claimed = store
+        .claim_webhooks(InboxLane::Statuses, at(0), at(1), 5, 10)
+        .await
+        .expect("claim");
+    let handled: Vec<i64> = claimed.iter().skip(1).map(|item| item.id).collect();
+    store.webhooks_processed(&handled).await.expect("processed");
+    assert_eq!(store.prune_handled_webhooks(far).await.expect("prune"), 1);
+    let left = store
+        .claim_webhooks(InboxLane::Statuses, far, far, 5, 10)
+        .await
+        .expect("claim");
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].id, claimed[0].id);
+}

@@ -13,6 +13,7 @@
 
 mod inbox;
 mod outbox;
+mod retention;
 mod watch;
 
 pub use outbox::Outbox;
@@ -44,9 +45,7 @@ impl Hoist {
     }
 
     /// Tells the conversation that asked for the deployment about a
-    /// status, and records it. A status seen before is not told twice:
-    /// its reply's dedupe key (the deployment, state and time) is the
-    /// status record's key.
+    /// status, and records it. A status seen before is not told twice.
     pub async fn relay_status(
         &self,
         repo: &RepoName,
@@ -59,6 +58,11 @@ impl Hoist {
             repo: repo.clone(),
             id: deployment.id,
         };
+        // The status record is what says "told before": replies' dedupe
+        // keys go when delivered replies are pruned, statuses stay.
+        if self.store.has_status(&key, status.state, at).await? {
+            return Ok(());
+        }
         // The deployment's payload names its conversation and app (so any
         // replica can route it); the store's record is the fallback.
         let in_payload = origin_in_payload(&deployment.payload);

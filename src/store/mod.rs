@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{AppName, DeploymentId, Origin, Platform, RepoName, Sha};
+use crate::domain::{AppName, DeploymentId, DeploymentState, Origin, Platform, RepoName, Sha};
 use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus};
 
 pub type StoreResult<T> = anyhow::Result<T>;
@@ -140,6 +140,10 @@ pub trait Replies: Send + Sync + 'static {
     /// Delivered, all of them, in one write.
     async fn replies_delivered(&self, ids: &[i64]) -> StoreResult<()>;
 
+    /// Deletes replies delivered before `before` (never dead letters);
+    /// returns how many.
+    async fn prune_delivered_replies(&self, before: Timestamp) -> StoreResult<u64>;
+
     /// Delivery failed: try again at `retry_at`.
     async fn reply_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()>;
 
@@ -219,6 +223,9 @@ pub trait Inbox: Send + Sync + 'static {
 
     /// All of `ids` handled, in one write.
     async fn webhooks_processed(&self, ids: &[i64]) -> StoreResult<()>;
+
+    /// Deletes deliveries handled before `before`; returns how many.
+    async fn prune_handled_webhooks(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
 #[async_trait]
@@ -241,6 +248,14 @@ pub trait Store: Inbox + Replies + Send + Sync + 'static {
         request_key: &str,
         now: Timestamp,
     ) -> StoreResult<Option<Timestamp>>;
+
+    /// Whether this exact status (state and time) was recorded.
+    async fn has_status(
+        &self,
+        key: &DeploymentKey,
+        state: DeploymentState,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
 
     /// Remembers a status. Returns `false` when this exact status (state
     /// and time) was already recorded, so a redelivered event is relayed

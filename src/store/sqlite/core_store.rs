@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use super::{
     SqliteStore, from_millis, millis, name_of, parse_name, parse_repo, repo_key, sql_limit,
 };
-use crate::domain::{AppName, DeploymentId, Sha};
+use crate::domain::{AppName, DeploymentId, DeploymentState, Sha};
 use crate::forge::NewStatus;
 use crate::store::{AuditEntry, DeploymentKey, DeploymentRecord, LogLine, Store, StoreResult};
 
@@ -129,6 +129,32 @@ impl Store for SqliteStore {
             )
         })?;
         row.map(DeploymentRow::into_record).transpose()
+    }
+
+    async fn has_status(
+        &self,
+        key: &DeploymentKey,
+        state: DeploymentState,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let found: Option<(i64,)> = sqlx::query_as(
+            "SELECT 1 FROM deployment_statuses \
+             WHERE forge = ? AND repo = ? AND deployment_id = ? AND state = ? AND at = ?",
+        )
+        .bind(&key.forge)
+        .bind(repo_key(&key.repo))
+        .bind(key.id.0)
+        .bind(state.as_str())
+        .bind(millis(at))
+        .fetch_optional(&self.reader)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot look up status {state} of deployment {} {} {}",
+                key.forge, key.repo, key.id
+            )
+        })?;
+        Ok(found.is_some())
     }
 
     async fn record_status(

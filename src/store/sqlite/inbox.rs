@@ -108,4 +108,13 @@ impl Inbox for SqliteStore {
             .with_context(|| format!("cannot mark {} webhook deliveries processed", ids.len()))?;
         Ok(())
     }
+
+    async fn prune_handled_webhooks(&self, before: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM webhook_inbox WHERE processed_at < ?")
+            .bind(millis(before))
+            .execute(&self.writer)
+            .await
+            .context("cannot delete handled webhook deliveries")?;
+        Ok(done.rows_affected())
+    }
 }

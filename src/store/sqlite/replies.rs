@@ -125,6 +125,15 @@ impl Replies for SqliteStore {
         Ok(())
     }
 
+    async fn prune_delivered_replies(&self, before: Timestamp) -> StoreResult<u64> {
+        let done = sqlx::query("DELETE FROM outbox WHERE delivered_at < ?")
+            .bind(millis(before))
+            .execute(&self.writer)
+            .await
+            .context("cannot delete delivered replies")?;
+        Ok(done.rows_affected())
+    }
+
     async fn reply_failed(&self, id: i64, retry_at: Timestamp, error: &str) -> StoreResult<()> {
         let done = sqlx::query(
             "UPDATE outbox SET next_attempt_at = ?, lease_until = NULL, last_error = ? \
