@@ -199,6 +199,7 @@ struct Relayed {
 /// own step number, sent as `load` says.
 async fn webhooks(serving: &Serving, load: Load, first_step: u64) -> Relayed {
     let ids = serving.github.deployment_ids("acme/api");
+    let threads_before = serving.slack.thread_messages();
     let next = AtomicU64::new(0);
     let started = Instant::now();
     let stop = started + Duration::from_secs(load.secs);
@@ -246,14 +247,11 @@ async fn webhooks(serving: &Serving, load: Load, first_step: u64) -> Relayed {
         .max()
         .unwrap_or(first_step);
     let deadline = Instant::now() + Duration::from_secs(600);
-    let arrived = loop {
-        let arrived = arrivals(serving);
-        let all = sent.iter().all(|(step, _)| arrived.contains_key(step));
-        if all || Instant::now() > deadline {
-            break arrived;
-        }
+    while serving.slack.thread_messages() < threads_before + sent.len() && Instant::now() < deadline
+    {
         tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    }
+    let arrived = arrivals(serving);
     let done = arrived.get(&last).map_or(started.elapsed(), |at| {
         at.saturating_duration_since(started)
     });

@@ -221,7 +221,8 @@ pub trait Inbox: Send + Sync + 'static {
     /// Handled, for better or worse: `error` says why it was dropped.
     async fn webhook_processed(&self, id: i64, error: Option<&str>) -> StoreResult<()>;
 
-    /// All of `ids` handled, in one write.
+    /// All of `ids` handled, in one write; their bodies are released
+    /// (a delivery dropped with a reason keeps its body, to be looked at).
     async fn webhooks_processed(&self, ids: &[i64]) -> StoreResult<()>;
 
     /// Deletes deliveries handled before `before`; returns how many.

@@ -147,6 +147,11 @@ fn sql_limit(limit: usize) -> i64 {
     i64::try_from(limit).unwrap_or(i64::MAX)
 }
 
+/// `?, ?, ?` for an `IN (...)` list of `n` binds.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
 fn millis(at: Timestamp) -> i64 {
     at.as_millisecond()
 }

@@ -4,7 +4,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, millis, sql_limit};
+use super::{SqliteStore, millis, placeholders, sql_limit};
 use crate::store::{Inbox, InboxItem, InboxLane, StoreResult};
 
 #[derive(sqlx::FromRow)]
@@ -93,9 +93,14 @@ impl Inbox for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let placeholders = vec!["?"; ids.len()].join(", ");
+        let placeholders = placeholders(ids.len());
+        // The body of a delivery handled well is of no more use: its id
+        // stays to recognise a redelivery, and its pages go back to the
+        // file for the deliveries to come (webhook bodies are most of what
+        // hoist writes, and a file that grows by them keeps the busy pages
+        // apart).
         let sql = format!(
-            "UPDATE webhook_inbox SET processed_at = ?, lease_until = NULL, last_error = NULL \
+            "UPDATE webhook_inbox SET processed_at = ?, lease_until = NULL, last_error = NULL, body = '' \
              WHERE id IN ({placeholders})"
         );
         let mut query = sqlx::query(&sql).bind(millis(Timestamp::now()));

@@ -5,7 +5,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, from_millis, millis, parse_name, sql_limit};
+use super::{SqliteStore, from_millis, millis, parse_name, placeholders, sql_limit};
 use crate::domain::Platform;
 use crate::store::{DeadReply, OutboxItem, Replies, StoreResult};
 
@@ -57,7 +57,7 @@ impl Replies for SqliteStore {
         if platforms.is_empty() || limit == 0 {
             return Ok(Vec::new());
         }
-        let placeholders = vec!["?"; platforms.len()].join(", ");
+        let placeholders = placeholders(platforms.len());
         // One statement: SQLite runs it under the write lock, so two workers
         // can never lease the same row. A reply waits behind an older,
         // undelivered one to the same conversation.
@@ -105,7 +105,7 @@ impl Replies for SqliteStore {
         if ids.is_empty() {
             return Ok(());
         }
-        let placeholders = vec!["?"; ids.len()].join(", ");
+        let placeholders = placeholders(ids.len());
         let sql = format!(
             "UPDATE outbox SET delivered_at = ?, lease_until = NULL, last_error = NULL \
              WHERE id IN ({placeholders})"
