@@ -188,6 +188,14 @@ impl Running {
         panic!("no {n}x {needle:?} in {:#?}", self.recorder.texts());
     }
 
+    /// Lets the workers finish, then checks that exactly one reply
+    /// mentions `needle`.
+    async fn assert_told_once(&self, needle: &str) {
+        let texts = self.settled_texts().await;
+        let told = texts.iter().filter(|t| t.contains(needle)).count();
+        assert_eq!(told, 1, "{needle:?} told {told} times: {texts:#?}");
+    }
+
     /// Lets the workers finish anything in flight, then returns every reply.
     async fn settled_texts(&self) -> Vec<String> {
         tokio::time::sleep(Duration::from_millis(400)).await;
@@ -232,12 +240,7 @@ async fn a_signed_status_reaches_the_conversation_that_asked_once() {
             .0,
         202
     );
-    let texts = running.settled_texts().await;
-    assert_eq!(
-        texts.iter().filter(|t| t.contains("succeeded")).count(),
-        1,
-        "{texts:#?}"
-    );
+    running.assert_told_once("succeeded").await;
 }
 
 #[tokio::test]
@@ -425,10 +428,5 @@ async fn handled_deliveries_and_replies_are_forgotten_after_keep_handled_days() 
             .0,
         202
     );
-    let texts = running.settled_texts().await;
-    assert_eq!(
-        texts.iter().filter(|t| t.contains("succeeded")).count(),
-        1,
-        "{texts:#?}"
-    );
+    running.assert_told_once("succeeded").await;
 }
