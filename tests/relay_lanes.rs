@@ -110,3 +110,37 @@ async fn each_deployments_statuses_arrive_in_order_among_many() {
     }
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_command_waiting_on_github_does_not_hold_up_the_next_command() {
+    let mut serving = serve().await;
+    serving
+        .github
+        .set_branch("acme/api", "feature", harness::MAIN);
+    serving.github.set_latency(Duration::from_secs(2));
+    assert_eq!(
+        serving.slash("api/feature to staging", "n.1", 0).await.0,
+        200
+    );
+    // The deploy is claimed and waiting on GitHub when this arrives.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let whoami = "token=legacy&team_id=T0TEAM&channel_id=C0DEPLOYS&user_id=U0ADA&user_name=ada\
+                  &command=%2Fhoist&text=whoami&trigger_id=n.2";
+    let (status, _) = serving
+        .signed_slack("/slack/commands", whoami.as_bytes(), 0, &[])
+        .await;
+    assert_eq!(status, 200);
+    serving
+        .slack
+        .wait_for("hoist knows you as GitHub user `ada-gh`")
+        .await;
+    assert!(
+        serving.github.deployment_ids("acme/api").is_empty(),
+        "the second command was answered only after the slow one finished"
+    );
+    serving
+        .slack
+        .wait_for("Deploying api feature (1111111) to staging")
+        .await;
+    serving.process.kill().await.unwrap();
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Hoist;
@@ -22,35 +23,58 @@ const LEASE: Duration = Duration::from_secs(60);
 /// A delivery that keeps failing (the store, say) is tried this often.
 const MAX_ATTEMPTS: u32 = 5;
 const BATCH: usize = 50;
+/// Requests handled at once; each may wait seconds on GitHub.
+const REQUESTS_IN_FLIGHT: usize = 16;
 const IDLE_POLL: Duration = Duration::from_secs(1);
 
 impl Hoist {
-    /// Handles what is due now in `lane`; returns how many deliveries were
-    /// claimed.
-    pub async fn handle_due_webhooks(&self, lane: InboxLane) -> anyhow::Result<usize> {
+    /// Relays the statuses due now; returns how many were claimed.
+    pub async fn relay_due_statuses(&self) -> anyhow::Result<usize> {
+        let items = self.claim_due(InboxLane::Statuses, BATCH).await?;
+        self.relay_stored_statuses(&items).await?;
+        Ok(items.len())
+    }
+
+    /// Starts the requests due now, as many as `slots` has free, each on
+    /// its own task: one command waiting on GitHub holds up none of the
+    /// others, and a slot freed is taken at once. Returns how many were
+    /// started. Requests were never promised an order among themselves.
+    pub async fn start_due_requests(
+        self: &Arc<Self>,
+        slots: &Arc<Semaphore>,
+    ) -> anyhow::Result<usize> {
+        let free = slots.available_permits().min(BATCH);
+        if free == 0 {
+            return Ok(0);
+        }
+        let items = self.claim_due(InboxLane::Requests, free).await?;
+        let started = items.len();
+        for item in items {
+            let slot = Arc::clone(slots).try_acquire_owned()?;
+            let hoist = Arc::clone(self);
+            tokio::spawn(async move {
+                let outcome = hoist.handle_webhook(&item).await;
+                if let Err(error) = hoist.settle_webhook(&item, outcome).await {
+                    // Still leased: tried again when the lease runs out.
+                    tracing::error!(
+                        id = item.id,
+                        error = format!("{error:#}"),
+                        "cannot settle a request"
+                    );
+                }
+                drop(slot);
+                hoist.inbox_wakeup(InboxLane::Requests).notify_one();
+            });
+        }
+        Ok(started)
+    }
+
+    async fn claim_due(&self, lane: InboxLane, limit: usize) -> anyhow::Result<Vec<InboxItem>> {
         let now = Timestamp::now();
         let lease_until = now + SignedDuration::try_from(LEASE)?;
-        let items = self
-            .store
-            .claim_webhooks(lane, now, lease_until, MAX_ATTEMPTS, BATCH)
-            .await?;
-        match lane {
-            InboxLane::Statuses => self.relay_stored_statuses(&items).await?,
-            // Side by side: one command waiting on GitHub does not hold up
-            // the others. Requests claimed together arrived within moments
-            // of each other, and their order was never promised.
-            InboxLane::Requests => {
-                let handled = items.iter().map(|item| async move {
-                    let outcome = self.handle_webhook(item).await;
-                    self.settle_webhook(item, outcome).await
-                });
-                join_all(handled)
-                    .await
-                    .into_iter()
-                    .collect::<anyhow::Result<()>>()?;
-            }
-        }
-        Ok(items.len())
+        self.store
+            .claim_webhooks(lane, now, lease_until, MAX_ATTEMPTS, limit)
+            .await
     }
 
     /// Relays stored `deployment_status` deliveries: each deployment's in
@@ -193,8 +217,13 @@ impl Hoist {
     }
 
     async fn run_lane_until(self: Arc<Self>, lane: InboxLane, stop: CancellationToken) {
+        let slots = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT));
         loop {
-            match self.handle_due_webhooks(lane).await {
+            let round = match lane {
+                InboxLane::Statuses => self.relay_due_statuses().await,
+                InboxLane::Requests => self.start_due_requests(&slots).await,
+            };
+            match round {
                 Ok(n) if n > 0 => continue,
                 Ok(_) => {}
                 Err(error) => {

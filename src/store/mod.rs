@@ -137,7 +137,7 @@ pub trait Replies: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<OutboxItem>>;
 
-    /// Delivered, all of them, in one write.
+    /// Delivered, all of them, in one write; their bodies are released.
     async fn replies_delivered(&self, ids: &[i64]) -> StoreResult<()>;
 
     /// Deletes replies delivered before `before` (never dead letters);

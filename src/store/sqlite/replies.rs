@@ -106,8 +106,10 @@ impl Replies for SqliteStore {
             return Ok(());
         }
         let placeholders = placeholders(ids.len());
+        // A delivered reply is never read again: its dedupe key stays, its
+        // body goes back to the file (dead letters keep theirs, to retry).
         let sql = format!(
-            "UPDATE outbox SET delivered_at = ?, lease_until = NULL, last_error = NULL \
+            "UPDATE outbox SET delivered_at = ?, lease_until = NULL, last_error = NULL, body = '' \
              WHERE id IN ({placeholders})"
         );
         let mut query = sqlx::query(&sql).bind(millis(Timestamp::now()));
