@@ -11,5 +11,10 @@ CREATE INDEX outbox_pending_by_conversation ON outbox (platform, conversation, i
     WHERE delivered_at IS NULL AND dead_at IS NULL;
 CREATE INDEX outbox_dead ON outbox (id) WHERE dead_at IS NOT NULL;
 
+-- One index per inbox lane (`InboxLane`; the conditions must read as the
+-- claim's do), so a lane's claim never walks the other lane's backlog.
 DROP INDEX webhook_inbox_due;
-CREATE INDEX webhook_inbox_pending ON webhook_inbox (id) WHERE processed_at IS NULL;
+CREATE INDEX webhook_inbox_pending_statuses ON webhook_inbox (id)
+    WHERE processed_at IS NULL AND (source = 'github' AND event = 'deployment_status');
+CREATE INDEX webhook_inbox_pending_requests ON webhook_inbox (id)
+    WHERE processed_at IS NULL AND NOT (source = 'github' AND event = 'deployment_status');

@@ -60,10 +60,13 @@ impl Replies for SqliteStore {
         let placeholders = placeholders(platforms.len());
         // One statement: SQLite runs it under the write lock, so two workers
         // can never lease the same row. A reply waits behind an older,
-        // undelivered one to the same conversation.
+        // undelivered one to the same conversation. INDEXED BY: oldest
+        // first, stopping at the limit; left to itself the planner walks
+        // every pending reply of the platform and sorts them, which under
+        // a backlog costs the whole backlog per claim.
         let sql = format!(
             "UPDATE outbox SET lease_until = ?, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM outbox AS o \
+             WHERE id IN (SELECT id FROM outbox AS o INDEXED BY outbox_pending \
                  WHERE delivered_at IS NULL AND dead_at IS NULL AND next_attempt_at <= ? \
                  AND (lease_until IS NULL OR lease_until <= ?) \
                  AND platform IN ({placeholders}) \
