@@ -124,12 +124,7 @@ async fn a_command_waiting_on_github_does_not_hold_up_the_next_command() {
     );
     // The deploy is claimed and waiting on GitHub when this arrives.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let whoami = "token=legacy&team_id=T0TEAM&channel_id=C0DEPLOYS&user_id=U0ADA&user_name=ada\
-                  &command=%2Fhoist&text=whoami&trigger_id=n.2";
-    let (status, _) = serving
-        .signed_slack("/slack/commands", whoami.as_bytes(), 0, &[])
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(serving.hoist_command("whoami", "n.2").await.0, 200);
     serving
         .slack
         .wait_for("hoist knows you as GitHub user `ada-gh`")

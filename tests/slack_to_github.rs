@@ -85,12 +85,7 @@ async fn slash_command_to_github_deployment_to_slack_status() {
 
     // Who am I: the Slack user and the GitHub login from `[users]`, to
     // the typer alone.
-    let whoami = "token=legacy&team_id=T0TEAM&channel_id=C0DEPLOYS&user_id=U0ADA&user_name=ada\
-                  &command=%2Fhoist&text=whoami&trigger_id=1.2.3w";
-    let (status, _) = serving
-        .signed_slack("/slack/commands", whoami.as_bytes(), 0, &[])
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(serving.hoist_command("whoami", "1.2.3w").await.0, 200);
     let me = serving
         .slack
         .wait_for("hoist knows you as GitHub user `ada-gh`")

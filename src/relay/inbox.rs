@@ -134,10 +134,10 @@ impl Hoist {
         outcome: Result<(), Handling>,
     ) -> anyhow::Result<()> {
         match outcome {
-            Ok(()) => self.store.webhook_processed(item.id, None).await?,
+            Ok(()) => self.store.webhooks_processed(&[item.id]).await?,
             Err(Handling::Dropped(reason)) => {
                 tracing::warn!(id = item.id, event = %item.event, %reason, "webhook delivery dropped");
-                self.store.webhook_processed(item.id, Some(&reason)).await?;
+                self.store.webhook_dropped(item.id, &reason).await?;
             }
             // Left leased: tried again when the lease runs out.
             Err(Handling::Retry(error)) => {
@@ -217,6 +217,8 @@ impl Hoist {
     }
 
     async fn run_lane_until(self: Arc<Self>, lane: InboxLane, stop: CancellationToken) {
+        // The requests lane's tasks in flight (the statuses lane runs its
+        // work inside the loop).
         let slots = Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT));
         loop {
             let round = match lane {

@@ -181,8 +181,6 @@ pub enum InboxLane {
 }
 
 impl InboxLane {
-    pub const ALL: [InboxLane; 2] = [InboxLane::Statuses, InboxLane::Requests];
-
     /// The lane a stored delivery waits in.
     pub fn of(source: &str, event: &str) -> Self {
         if source == "github" && event == "deployment_status" {
@@ -218,11 +216,11 @@ pub trait Inbox: Send + Sync + 'static {
         limit: usize,
     ) -> StoreResult<Vec<InboxItem>>;
 
-    /// Handled, for better or worse: `error` says why it was dropped.
-    async fn webhook_processed(&self, id: i64, error: Option<&str>) -> StoreResult<()>;
+    /// Dropped, never to be handled: `reason` says why, and the body is
+    /// kept to be looked at.
+    async fn webhook_dropped(&self, id: i64, reason: &str) -> StoreResult<()>;
 
-    /// All of `ids` handled, in one write; their bodies are released
-    /// (a delivery dropped with a reason keeps its body, to be looked at).
+    /// All of `ids` handled, in one write; their bodies are released.
     async fn webhooks_processed(&self, ids: &[i64]) -> StoreResult<()>;
 
     /// Deletes deliveries handled before `before`; returns how many.

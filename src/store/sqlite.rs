@@ -34,9 +34,9 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
 /// stuck lock as an error instead of a hang.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How much of the database file each connection maps into memory: the
-/// busy part of hoist's tables (pending rows, recent deployments). Mapped
-/// pages are the kernel's page cache, counted in RSS but not hoist's own.
+/// How much of the database file each connection maps into memory: an
+/// address range, not an allocation; only the pages read count. They are
+/// the kernel's page cache, in RSS but not hoist's own memory.
 const MMAP_BYTES: u64 = 1024 * 1024 * 1024;
 
 /// Reading connections to a file database. WAL lets readers run beside
@@ -88,8 +88,9 @@ impl SqliteStore {
         // after a power cut the database comes back as a prefix of its
         // commits. The one write that must survive a power cut, the
         // insert a webhook or command is acknowledged after, runs FULL
-        // (`Inbox::store_webhook`, committed by `intake`), which also makes every commit
-        // before it durable. Every write after it can be redone.
+        // (`intake`), which also makes every commit before it durable.
+        // Every write after it can be redone.
+        //
         // Every commit makes the other connections drop their page
         // caches and read the pages again; mapped, those reads are not
         // copies through read(2). Measured in benches/relay.rs.
@@ -123,6 +124,20 @@ impl SqliteStore {
             reader,
             intake,
         })
+    }
+
+    /// Runs `update` (an `UPDATE ... SET ...` whose one `?` is now) on
+    /// the rows `ids`, in one write; returns how many rows it changed.
+    async fn stamp_ids(&self, update: &str, ids: &[i64]) -> sqlx::Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let sql = format!("{update} WHERE id IN ({})", placeholders(ids.len()));
+        let mut query = sqlx::query(&sql).bind(millis(Timestamp::now()));
+        for id in ids {
+            query = query.bind(id);
+        }
+        Ok(query.execute(&self.writer).await?.rows_affected())
     }
 
     /// The writing connection, for tests and maintenance tasks.

@@ -112,7 +112,7 @@ impl Serving {
         self.slash_in("C0DEPLOYS", text, trigger, age).await
     }
 
-    /// A slash command typed in `channel`.
+    /// A `/deploy` command typed in `channel`.
     pub async fn slash_in(
         &self,
         channel: &str,
@@ -120,8 +120,27 @@ impl Serving {
         trigger: &str,
         age: i64,
     ) -> (u16, String) {
+        self.slash_command("deploy", channel, text, trigger, age)
+            .await
+    }
+
+    /// `/hoist text` (any command), typed in the usual channel.
+    pub async fn hoist_command(&self, text: &str, trigger: &str) -> (u16, String) {
+        self.slash_command("hoist", "C0DEPLOYS", text, trigger, 0)
+            .await
+    }
+
+    /// `/{command} text`, typed by ada in `channel`, signed `age` s ago.
+    async fn slash_command(
+        &self,
+        command: &str,
+        channel: &str,
+        text: &str,
+        trigger: &str,
+        age: i64,
+    ) -> (u16, String) {
         let body = format!(
-            "token=legacy&team_id=T0TEAM&channel_id={channel}&user_id=U0ADA&user_name=ada&command=%2Fdeploy&text={}&trigger_id={trigger}",
+            "token=legacy&team_id=T0TEAM&channel_id={channel}&user_id=U0ADA&user_name=ada&command=%2F{command}&text={}&trigger_id={trigger}",
             text.replace(' ', "+")
         );
         self.signed_slack("/slack/commands", body.as_bytes(), age, &[])

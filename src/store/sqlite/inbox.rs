@@ -4,7 +4,7 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, millis, placeholders, sql_limit};
+use super::{SqliteStore, millis, sql_limit};
 use crate::store::{Inbox, InboxItem, InboxLane, StoreResult};
 
 #[derive(sqlx::FromRow)]
@@ -85,39 +85,27 @@ impl Inbox for SqliteStore {
         Ok(items)
     }
 
-    async fn webhook_processed(&self, id: i64, error: Option<&str>) -> StoreResult<()> {
+    async fn webhook_dropped(&self, id: i64, reason: &str) -> StoreResult<()> {
         sqlx::query(
             "UPDATE webhook_inbox SET processed_at = ?, lease_until = NULL, last_error = ? WHERE id = ?",
         )
         .bind(millis(Timestamp::now()))
-        .bind(error)
+        .bind(reason)
         .bind(id)
         .execute(&self.writer)
         .await
-        .with_context(|| format!("cannot mark webhook delivery {id} processed"))?;
+        .with_context(|| format!("cannot mark webhook delivery {id} dropped"))?;
         Ok(())
     }
 
     async fn webhooks_processed(&self, ids: &[i64]) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let placeholders = placeholders(ids.len());
         // The body of a delivery handled well is of no more use: its id
         // stays to recognise a redelivery, and its pages go back to the
         // file for the deliveries to come (webhook bodies are most of what
         // hoist writes, and a file that grows by them keeps the busy pages
         // apart).
-        let sql = format!(
-            "UPDATE webhook_inbox SET processed_at = ?, lease_until = NULL, last_error = NULL, body = '' \
-             WHERE id IN ({placeholders})"
-        );
-        let mut query = sqlx::query(&sql).bind(millis(Timestamp::now()));
-        for id in ids {
-            query = query.bind(id);
-        }
-        query
-            .execute(&self.writer)
+        let set = "UPDATE webhook_inbox SET processed_at = ?, lease_until = NULL, last_error = NULL, body = ''";
+        self.stamp_ids(set, ids)
             .await
             .with_context(|| format!("cannot mark {} webhook deliveries processed", ids.len()))?;
         Ok(())

@@ -105,26 +105,16 @@ impl Replies for SqliteStore {
     }
 
     async fn replies_delivered(&self, ids: &[i64]) -> StoreResult<()> {
-        if ids.is_empty() {
-            return Ok(());
-        }
-        let placeholders = placeholders(ids.len());
         // A delivered reply is never read again: its dedupe key stays, its
         // body goes back to the file (dead letters keep theirs, to retry).
-        let sql = format!(
-            "UPDATE outbox SET delivered_at = ?, lease_until = NULL, last_error = NULL, body = '' \
-             WHERE id IN ({placeholders})"
-        );
-        let mut query = sqlx::query(&sql).bind(millis(Timestamp::now()));
-        for id in ids {
-            query = query.bind(id);
-        }
-        let done = query
-            .execute(&self.writer)
+        let set =
+            "UPDATE outbox SET delivered_at = ?, lease_until = NULL, last_error = NULL, body = ''";
+        let updated = self
+            .stamp_ids(set, ids)
             .await
             .with_context(|| format!("cannot mark replies {ids:?} delivered"))?;
         anyhow::ensure!(
-            done.rows_affected() == ids.len() as u64,
+            updated == ids.len() as u64,
             "not every one of the replies {ids:?} is in the outbox"
         );
         Ok(())
