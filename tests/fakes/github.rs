@@ -1,7 +1,9 @@
 //! A fake GitHub REST API: repositories with branches, tags, files, commit
-//! statuses and check runs, and the Deployments API, answering as GitHub
-//! does (the JSON shapes of `tests/fixtures/github/`, 201/202/304/404/409/
-//! 422, rate-limit headers), with scripted failures.
+//! statuses and check runs, the Deployments API, and the parts of pull
+//! request conversations hoist uses (pull requests, collaborator
+//! permissions, issue comments, reactions), answering as GitHub does (the
+//! JSON shapes of `tests/fixtures/github/`, 200/201/202/304/404/409/422,
+//! rate-limit headers), with scripted failures.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -23,6 +25,15 @@ pub const INSTALLATION_ID: u64 = 77;
 const DEPLOYMENT_FIXTURE: &str = include_str!("../fixtures/github/deployment.created.json");
 const STATUS_FIXTURE: &str = include_str!("../fixtures/github/deployment_status.created.json");
 const APP_KEY: &str = include_str!("../fixtures/github/test-app-key.pem");
+/// The id of every repository the fake holds (a fork's head repo gets the next one).
+const REPO_ID: u64 = 1296269;
+/// Who hoist's comments and reactions come from.
+const BOT_LOGIN: &str = "hoist-bot";
+const FIRST_COMMENT_ID: u64 = 5000;
+/// The reactions GitHub accepts.
+const REACTIONS: [&str; 8] = [
+    "+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes",
+];
 
 /// A scripted answer to the next request that matches.
 #[derive(Debug, Clone)]
@@ -85,6 +96,42 @@ struct Repo {
     /// sha -> (name, status, conclusion)
     check_runs: HashMap<String, Vec<(String, String, Option<String>)>>,
     needs_merge: HashSet<String>,
+    pulls: HashMap<u64, Pull>,
+    /// lowercased login -> role as set (admin, maintain, write, ...)
+    roles: HashMap<String, String>,
+}
+
+struct Pull {
+    head_ref: String,
+    head_sha: String,
+    /// `owner/name` of the repository the head branch lives in.
+    head_repo: String,
+    /// When it was closed; `None` while open.
+    closed_at: Option<String>,
+    merged: bool,
+}
+
+struct StoredComment {
+    repo: String,
+    number: u64,
+    json: Value,
+    edits: usize,
+}
+
+struct StoredReaction {
+    repo: String,
+    comment_id: u64,
+    json: Value,
+}
+
+/// A comment hoist posted, as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeComment {
+    pub id: u64,
+    /// The latest body.
+    pub body: String,
+    /// How many times hoist edited it.
+    pub edits: usize,
 }
 
 struct StoredDeployment {
@@ -100,6 +147,8 @@ struct Model {
     repos: HashMap<String, Repo>,
     deployments: Vec<StoredDeployment>,
     next_id: i64,
+    comments: Vec<StoredComment>,
+    reactions: Vec<StoredReaction>,
     failures: Vec<Failure>,
     seen: Vec<Seen>,
     /// Added to every answer, like a distant GitHub.
@@ -226,6 +275,81 @@ impl FakeGitHub {
         let mut model = self.model();
         let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
         entry.needs_merge.insert(branch.to_owned());
+    }
+
+    /// An open pull request. `head_repo` is the `owner/name` its head
+    /// branch lives in: `repo` itself, or another name for a fork.
+    pub fn add_pull(
+        &self,
+        repo: &str,
+        number: u64,
+        head_ref: &str,
+        head_sha: &str,
+        head_repo: &str,
+    ) {
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        entry.pulls.insert(
+            number,
+            Pull {
+                head_ref: head_ref.to_owned(),
+                head_sha: head_sha.to_owned(),
+                head_repo: head_repo.to_owned(),
+                closed_at: None,
+                merged: false,
+            },
+        );
+    }
+
+    pub fn close_pull(&self, repo: &str, number: u64, merged: bool) {
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        let pull = entry
+            .pulls
+            .get_mut(&number)
+            .expect("a pull request of the fake");
+        pull.closed_at = Some(jiff::Timestamp::now().to_string());
+        pull.merged = merged;
+    }
+
+    /// `login`'s role on `repo`: admin, maintain, write, triage, read or
+    /// none. Logins never set have none.
+    pub fn set_permission(&self, repo: &str, login: &str, permission: &str) {
+        assert!(
+            folded_permission(permission).is_some(),
+            "not a GitHub role: {permission}"
+        );
+        let mut model = self.model();
+        let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
+        entry
+            .roles
+            .insert(login.to_lowercase(), permission.to_owned());
+    }
+
+    /// The comments hoist posted on issue or pull request `number`, oldest
+    /// first.
+    pub fn comments(&self, repo: &str, number: u64) -> Vec<FakeComment> {
+        self.model()
+            .comments
+            .iter()
+            .filter(|c| c.repo == repo.to_lowercase() && c.number == number)
+            .map(|c| FakeComment {
+                id: c.json["id"].as_u64().unwrap(),
+                body: c.json["body"].as_str().unwrap().to_owned(),
+                edits: c.edits,
+            })
+            .collect()
+    }
+
+    /// The reactions hoist put on a comment, in the order added (each
+    /// content once, as GitHub keeps them).
+    pub fn reactions(&self, repo: &str, comment_id: u64) -> Vec<String> {
+        self.model()
+            .reactions
+            .iter()
+            .filter(|r| r.repo == repo.to_lowercase() && r.comment_id == comment_id)
+            .map(|r| r.json["content"].as_str().unwrap().to_owned())
+            .collect()
     }
 
     /// Every answer comes `latency` late.
@@ -545,7 +669,7 @@ fn repo_answer(
     match (method, rest) {
         (&Method::GET, []) => {
             let (owner, name) = full.split_once('/').unwrap();
-            let body = json!({"id": 1296269, "name": name, "full_name": full, "owner": {"login": owner}, "private": false, "default_branch": repo.default_branch});
+            let body = json!({"id": REPO_ID, "name": name, "full_name": full, "owner": {"login": owner}, "private": false, "default_branch": repo.default_branch});
             with_etag(headers, &body.to_string(), || {
                 json_answer(StatusCode::OK, body.clone())
             })
@@ -607,8 +731,200 @@ fn repo_answer(
             }
         }
         (&Method::POST, ["deployments", id, "statuses"]) => create_status(model, full, id, body),
+        (&Method::GET, ["pulls", number]) => {
+            match number
+                .parse()
+                .ok()
+                .and_then(|n| Some((n, repo.pulls.get(&n)?)))
+            {
+                Some((number, pull)) => {
+                    json_answer(StatusCode::OK, pull_json(repo, full, number, pull))
+                }
+                None => message(StatusCode::NOT_FOUND, "Not Found"),
+            }
+        }
+        (&Method::GET, ["collaborators", login, "permission"]) => {
+            let role = repo
+                .roles
+                .get(&login.to_lowercase())
+                .map_or("none", String::as_str);
+            json_answer(
+                StatusCode::OK,
+                json!({"permission": folded_permission(role), "role_name": role, "user": {"login": login, "type": "User"}}),
+            )
+        }
+        (&Method::POST, ["issues", number, "comments"]) => match number.parse() {
+            Ok(number) => create_comment(model, full, number, body),
+            Err(_) => message(StatusCode::NOT_FOUND, "Not Found"),
+        },
+        (&Method::PATCH, ["issues", "comments", id]) => update_comment(model, full, id, body),
+        (&Method::POST, ["issues", "comments", id, "reactions"]) => match id.parse() {
+            Ok(id) => add_reaction(model, full, id, body),
+            Err(_) => message(StatusCode::NOT_FOUND, "Not Found"),
+        },
         _ => message(StatusCode::NOT_FOUND, "Not Found"),
     }
+}
+
+/// GitHub's `permission` field knows only admin, write, read and none: it
+/// folds maintain into write and triage into read (`role_name` keeps the
+/// role).
+fn folded_permission(role: &str) -> Option<&'static str> {
+    match role {
+        "admin" => Some("admin"),
+        "maintain" | "write" => Some("write"),
+        "triage" | "read" => Some("read"),
+        "none" => Some("none"),
+        _ => None,
+    }
+}
+
+/// A repository as a pull request's `head.repo` or `base.repo` shows it.
+fn repo_json(full: &str, fork: bool) -> Value {
+    let (owner, name) = full.split_once('/').unwrap();
+    json!({"id": if fork { REPO_ID + 1 } else { REPO_ID }, "name": name, "full_name": full,
+           "private": false, "fork": fork, "owner": {"login": owner, "type": "User"},
+           "html_url": format!("https://github.com/{full}"), "url": format!("https://api.github.com/repos/{full}")})
+}
+
+fn pull_json(repo: &Repo, full: &str, number: u64, pull: &Pull) -> Value {
+    let (owner, _) = full.split_once('/').unwrap();
+    let (head_owner, _) = pull.head_repo.split_once('/').unwrap();
+    let fork = !pull.head_repo.eq_ignore_ascii_case(full);
+    let url = format!("https://api.github.com/repos/{full}/pulls/{number}");
+    let html_url = format!("https://github.com/{full}/pull/{number}");
+    json!({
+        "url": url,
+        "id": 1_000_000 + number,
+        "node_id": format!("PR_fake{number}"),
+        "html_url": html_url,
+        "diff_url": format!("{html_url}.diff"),
+        "patch_url": format!("{html_url}.patch"),
+        "issue_url": format!("https://api.github.com/repos/{full}/issues/{number}"),
+        "number": number,
+        "state": if pull.closed_at.is_some() { "closed" } else { "open" },
+        "locked": false,
+        "title": format!("Change {}", pull.head_ref),
+        "user": {"login": head_owner, "type": "User"},
+        "body": null,
+        "closed_at": pull.closed_at,
+        "merged_at": pull.closed_at.as_ref().filter(|_| pull.merged),
+        "head": {
+            "label": format!("{head_owner}:{}", pull.head_ref),
+            "ref": pull.head_ref,
+            "sha": pull.head_sha,
+            "user": {"login": head_owner, "type": "User"},
+            "repo": repo_json(&pull.head_repo, fork),
+        },
+        "base": {
+            "label": format!("{owner}:{}", repo.default_branch),
+            "ref": repo.default_branch,
+            "sha": repo.branches.get(&repo.default_branch),
+            "user": {"login": owner, "type": "User"},
+            "repo": repo_json(full, false),
+        },
+        "draft": false,
+        "merged": pull.merged,
+    })
+}
+
+/// The `body` of a comment request, or GitHub's answer to a bad one.
+fn comment_body(body: &[u8]) -> Result<String, Box<Response>> {
+    let request = serde_json::from_slice::<Value>(body)
+        .map_err(|_| Box::new(message(StatusCode::BAD_REQUEST, "Problems parsing JSON")))?;
+    match request["body"].as_str() {
+        Some(text) if !text.is_empty() => Ok(text.to_owned()),
+        _ => Err(Box::new(json_answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": "Validation Failed", "errors": [{"resource": "IssueComment", "code": "missing_field", "field": "body"}],
+                   "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment", "status": "422"}),
+        ))),
+    }
+}
+
+fn create_comment(model: &mut Model, full: &str, number: u64, body: &[u8]) -> Response {
+    let text = match comment_body(body) {
+        Ok(text) => text,
+        Err(response) => return *response,
+    };
+    let id = FIRST_COMMENT_ID + model.comments.len() as u64;
+    let now = jiff::Timestamp::now().to_string();
+    let json = json!({
+        "id": id,
+        "node_id": format!("IC_fake{id}"),
+        "url": format!("https://api.github.com/repos/{full}/issues/comments/{id}"),
+        "html_url": format!("https://github.com/{full}/pull/{number}#issuecomment-{id}"),
+        "issue_url": format!("https://api.github.com/repos/{full}/issues/{number}"),
+        "body": text,
+        "user": {"login": BOT_LOGIN, "type": "Bot"},
+        "created_at": now,
+        "updated_at": now,
+    });
+    model.comments.push(StoredComment {
+        repo: full.to_owned(),
+        number,
+        json: json.clone(),
+        edits: 0,
+    });
+    json_answer(StatusCode::CREATED, json)
+}
+
+fn update_comment(model: &mut Model, full: &str, id: &str, body: &[u8]) -> Response {
+    let Some(comment) = model
+        .comments
+        .iter_mut()
+        .find(|c| c.repo == full && id.parse::<u64>().is_ok_and(|id| c.json["id"] == id))
+    else {
+        return message(StatusCode::NOT_FOUND, "Not Found");
+    };
+    let text = match comment_body(body) {
+        Ok(text) => text,
+        Err(response) => return *response,
+    };
+    comment.json["body"] = json!(text);
+    comment.json["updated_at"] = json!(jiff::Timestamp::now().to_string());
+    comment.edits += 1;
+    json_answer(StatusCode::OK, comment.json.clone())
+}
+
+/// Any comment id is accepted: hoist reacts to the commands people type,
+/// which reach it in webhooks, not through the fake.
+fn add_reaction(model: &mut Model, full: &str, comment_id: u64, body: &[u8]) -> Response {
+    let Ok(request) = serde_json::from_slice::<Value>(body) else {
+        return message(StatusCode::BAD_REQUEST, "Problems parsing JSON");
+    };
+    let Some(content) = request["content"]
+        .as_str()
+        .filter(|c| REACTIONS.contains(c))
+    else {
+        return json_answer(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({"message": "Validation Failed", "errors": [{"resource": "Reaction", "code": "invalid", "field": "content"}],
+                   "documentation_url": "https://docs.github.com/rest/reactions/reactions#create-reaction-for-an-issue-comment", "status": "422"}),
+        );
+    };
+    // GitHub answers 200, not 201, when this user already reacted so.
+    if let Some(existing) = model
+        .reactions
+        .iter()
+        .find(|r| r.repo == full && r.comment_id == comment_id && r.json["content"] == content)
+    {
+        return json_answer(StatusCode::OK, existing.json.clone());
+    }
+    let id = model.reactions.len() + 1;
+    let json = json!({
+        "id": id,
+        "node_id": format!("REA_fake{id}"),
+        "user": {"login": BOT_LOGIN, "type": "Bot"},
+        "content": content,
+        "created_at": jiff::Timestamp::now().to_string(),
+    });
+    model.reactions.push(StoredReaction {
+        repo: full.to_owned(),
+        comment_id,
+        json: json.clone(),
+    });
+    json_answer(StatusCode::CREATED, json)
 }
 
 fn commits_answer(repo: &Repo, accept: &str, tail: &[&str]) -> Response {
