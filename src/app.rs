@@ -23,6 +23,9 @@ use crate::store::{InboxLane, Store};
 pub struct Hoist {
     pub config: Arc<Config>,
     pub forge: Arc<dyn Forge>,
+    /// The forge again when it is GitHub: pull request conversations use
+    /// its comments, reactions and permissions.
+    pub github: Option<Arc<GitHubForge>>,
     pub store: Arc<dyn Store>,
     /// Present when some app has a `deploy_command` hoist runs itself.
     pub runner: Option<Arc<Runner>>,
@@ -57,16 +60,19 @@ impl Hoist {
                 .with_context(|| format!("cannot open the store at {}", config.store.url))?,
         );
         let (sink, source) = event_queue();
-        let (forge, local_forge): (Arc<dyn Forge>, _) = match config.forge.kind {
+        let (forge, local_forge, github): (Arc<dyn Forge>, _, _) = match config.forge.kind {
             ForgeKind::Local => {
                 let local = Arc::new(LocalForge::new(
                     store.clone(),
                     config.local_repos(),
                     sink.clone(),
                 ));
-                (local.clone(), Some(local))
+                (local.clone(), Some(local), None)
             }
-            ForgeKind::Github => (Arc::new(GitHubForge::new(github_settings(&config)?)?), None),
+            ForgeKind::Github => {
+                let github = Arc::new(GitHubForge::new(github_settings(&config)?)?);
+                (github.clone(), None, Some(github))
+            }
         };
         // The runner of this release runs local-forge deployments; running
         // GitHub's `deployment` events comes with the webhook intake.
@@ -77,6 +83,7 @@ impl Hoist {
         let hoist = Arc::new(Hoist {
             config: Arc::new(config),
             forge,
+            github,
             store,
             runner,
             metrics: Metrics::default(),
@@ -130,6 +137,8 @@ impl Hoist {
                         tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "status relay failed");
                     }
                 }
+                // The local forge has no pushes or pull requests to send.
+                ForgeEvent::Push(_) | ForgeEvent::PullRequest(_) => {}
             }
             events.handed_on();
         }

@@ -14,7 +14,7 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{AppName, RepoName};
+use crate::domain::{AppName, Platform, RepoName};
 
 /// Environment aliases used when `[aliases]` is absent (hubot-deploy's).
 const DEFAULT_ALIASES: [(&str, &str); 2] = [("prod", "production"), ("stg", "staging")];
@@ -237,6 +237,46 @@ pub struct AppConfig {
     pub timeout_secs: Option<u64>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Where deployments nobody typed (auto-deploys on push) are
+    /// announced; without it they are made silently.
+    pub channel: Option<Channel>,
+    /// Pull requests from forks may be deployed from a comment or on
+    /// `auto_deploy_on: pr`. Default false: a fork's code is not the
+    /// team's, and deploying it hands it the environment's secrets.
+    #[serde(default)]
+    pub allow_forks: bool,
+}
+
+/// A conversation on a chat platform, written `slack:C0123456` or
+/// `discord:<channel id>`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Channel {
+    pub platform: Platform,
+    pub conversation: String,
+}
+
+impl TryFrom<String> for Channel {
+    type Error = String;
+    fn try_from(text: String) -> Result<Self, String> {
+        let (platform, conversation) = text
+            .split_once(':')
+            .filter(|(_, id)| !id.is_empty() && !id.contains(char::is_whitespace))
+            .ok_or_else(|| format!("`{text}` is not `slack:CHANNEL_ID` or `discord:CHANNEL_ID`"))?;
+        let platform = match platform {
+            "slack" => Platform::Slack,
+            "discord" => Platform::Discord,
+            other => {
+                return Err(format!(
+                    "`{other}` is not a chat platform hoist announces on (slack, discord)"
+                ));
+            }
+        };
+        Ok(Self {
+            platform,
+            conversation: conversation.to_owned(),
+        })
+    }
 }
 
 fn default_aliases() -> BTreeMap<String, String> {
@@ -332,10 +372,16 @@ impl Config {
 
     /// The chat name of the app that deploys `repo`, if any.
     pub fn app_for_repo(&self, repo: &RepoName) -> Option<&str> {
+        self.apps_for_repo(repo).next().map(|(name, _)| name)
+    }
+
+    /// Every app that deploys `repo` (several may share one), by name.
+    pub fn apps_for_repo(&self, repo: &RepoName) -> impl Iterator<Item = (&str, &AppConfig)> {
+        let repo = repo.clone();
         self.apps
             .iter()
-            .find(|(_, app)| &app.repo == repo)
-            .map(|(name, _)| name.as_str())
+            .filter(move |(_, app)| app.repo == repo)
+            .map(|(name, app)| (name.as_str(), app))
     }
 
     /// `prod` -> `production`; other names unchanged (lower-cased).

@@ -218,6 +218,10 @@ pub enum Platform {
     Discord,
     PullRequest,
     Hook,
+    /// A push to the forge that auto-deployed, for an app that names no
+    /// channel to announce in: a conversation nobody reads, so replies
+    /// to it are not sent.
+    Push,
 }
 
 impl Platform {
@@ -229,6 +233,7 @@ impl Platform {
             Self::Discord => "Discord",
             Self::PullRequest => "GitHub",
             Self::Hook => "a deploy hook",
+            Self::Push => "a push",
         }
     }
 
@@ -239,6 +244,7 @@ impl Platform {
             Self::Discord => "discord",
             Self::PullRequest => "pull_request",
             Self::Hook => "hook",
+            Self::Push => "push",
         }
     }
 }

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use hoist::app::Hoist;
 use hoist::chat::ChatAdapter;
+use hoist::chat::pr_comment::PrCommentAdapter;
 use hoist::chat::slack::SlackAdapter;
 use hoist::config::Config;
 use hoist::relay::Outbox;
@@ -113,7 +114,7 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             let watch = tokio::spawn(Arc::clone(&built.hoist).run_watch_until(stop.clone()));
             let retention =
                 tokio::spawn(Arc::clone(&built.hoist).run_retention_until(stop.clone()));
-            let outbox = Outbox::new(chat_adapters(&built.hoist.config)?);
+            let outbox = Outbox::new(chat_adapters(&built.hoist)?);
             let outbox = tokio::spawn(outbox.run_until(Arc::clone(&built.hoist), stop.clone()));
             let result = tokio::select! {
                 result = server::serve(built.hoist, listener) => result,
@@ -177,9 +178,14 @@ async fn outbox(config: Config, retry: Option<i64>, retry_all: bool) -> anyhow::
     Ok(())
 }
 
-/// The chat platforms hoist can deliver replies to, from the config.
-fn chat_adapters(config: &Config) -> anyhow::Result<Vec<Arc<dyn ChatAdapter>>> {
+/// The chat platforms hoist can deliver replies to, from the config; pull
+/// requests whenever the forge is GitHub.
+fn chat_adapters(hoist: &Hoist) -> anyhow::Result<Vec<Arc<dyn ChatAdapter>>> {
+    let config = &hoist.config;
     let mut adapters: Vec<Arc<dyn ChatAdapter>> = Vec::new();
+    if let Some(github) = &hoist.github {
+        adapters.push(Arc::new(PrCommentAdapter::new(Arc::clone(github))));
+    }
     if let Some(token) = &config.slack.bot_token {
         let slack = SlackAdapter::new(&config.slack.api_url, token)
             .context("slack: cannot set up the Web API client")?;

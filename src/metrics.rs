@@ -13,6 +13,7 @@ pub struct Metrics {
     statuses_relayed: Counter,
     replies_delivered: Counter,
     reply_failures: Counter,
+    webhooks_handled: Family<Vec<(String, String)>, Counter>,
 }
 
 impl Default for Metrics {
@@ -48,7 +49,14 @@ impl Default for Metrics {
             "Outbox delivery attempts that failed and will be retried",
             reply_failures.clone(),
         );
+        let webhooks_handled = Family::<Vec<(String, String)>, Counter>::default();
+        registry.register(
+            "webhooks_handled",
+            "Stored webhook deliveries and chat requests handled, by outcome (processed, dropped)",
+            webhooks_handled.clone(),
+        );
         Self {
+            webhooks_handled,
             registry,
             commands,
             deployments_created,
@@ -80,6 +88,13 @@ impl Metrics {
 
     pub fn reply_failed(&self) {
         self.reply_failures.inc();
+    }
+
+    /// `count` stored deliveries were handled, `processed` or `dropped`.
+    pub fn webhooks_handled(&self, outcome: &str, count: usize) {
+        self.webhooks_handled
+            .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+            .inc_by(count as u64);
     }
 
     /// The text exposition format.

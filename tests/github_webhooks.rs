@@ -102,8 +102,8 @@ async fn start() -> Running {
 
 /// `deploy api to staging`, typed by ada in a Slack channel.
 fn slack_inbound(request_key: &str) -> Inbound {
-    Inbound {
-        origin: Origin {
+    Inbound::typed(
+        Origin {
             platform: Platform::Slack,
             conversation: "C0DEPLOYS".into(),
             message: None,
@@ -113,10 +113,9 @@ fn slack_inbound(request_key: &str) -> Inbound {
                 login: Some("ada".into()),
             },
         },
-        text: "deploy api to staging".into(),
-        request_key: request_key.into(),
-        implied_app: None,
-    }
+        "deploy api to staging",
+        request_key,
+    )
 }
 
 fn sign(body: &[u8]) -> String {
@@ -284,10 +283,10 @@ async fn ping_other_events_huge_bodies_and_strangers_deployments() {
         running.post("ping", "guid-p", ping, None).await,
         (200, "pong\n".into())
     );
-    let push = br#"{"ref": "refs/heads/main"}"#;
-    let (status, text) = running.post("push", "guid-push", push, None).await;
+    let starred = br#"{"action": "created", "starred_at": "2026-11-23T12:00:00Z"}"#;
+    let (status, text) = running.post("star", "guid-star", starred, None).await;
     assert_eq!(status, 202);
-    assert_eq!(text, "ignored: hoist does not handle `push` events\n");
+    assert_eq!(text, "ignored: hoist does not handle `star` events\n");
 
     let huge = vec![b'x'; 2 * 1024 * 1024];
     assert_eq!(

@@ -87,8 +87,8 @@ fn git_branch(dir: &std::path::Path, name: &str) {
 }
 
 fn inbound(text: &str, request_key: &str, implied_app: Option<&str>) -> Inbound {
-    Inbound {
-        origin: Origin {
+    let mut inbound = Inbound::typed(
+        Origin {
             platform: Platform::Shell,
             conversation: "room-1".into(),
             message: None,
@@ -98,10 +98,11 @@ fn inbound(text: &str, request_key: &str, implied_app: Option<&str>) -> Inbound 
                 login: Some("ada".into()),
             },
         },
-        text: text.into(),
-        request_key: request_key.into(),
-        implied_app: implied_app.map(str::to_owned),
-    }
+        text,
+        request_key,
+    );
+    inbound.implied.app = implied_app.map(str::to_owned);
+    inbound
 }
 
 impl Running {

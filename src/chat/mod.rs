@@ -1,12 +1,13 @@
 //! Chat adapters: each turns a platform's events into [`Inbound`] and
 //! delivers [`Reply`] back. The core sees only these two types.
 
+pub mod pr_comment;
 pub mod shell;
 pub mod slack;
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::Origin;
+use crate::domain::{DeploymentState, Origin};
 
 /// A command someone typed, already authenticated by its adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,9 +17,35 @@ pub struct Inbound {
     /// Unique per request (Slack trigger, webhook delivery, shell line):
     /// handling the same key twice never creates a second deployment.
     pub request_key: String,
-    /// The app a conversation implies (a pull request's repository), for
-    /// the short form `.deploy to staging`.
-    pub implied_app: Option<String>,
+    /// What the conversation implies, for the short form `.deploy to
+    /// staging`.
+    pub implied: Implied,
+    /// Started by an event (a push, a pull request opened), not typed:
+    /// there is nobody to answer privately, so every answer is public.
+    pub automatic: bool,
+}
+
+impl Inbound {
+    /// A command a person typed in a conversation that implies nothing.
+    pub fn typed(origin: Origin, text: impl Into<String>, request_key: impl Into<String>) -> Self {
+        Self {
+            origin,
+            text: text.into(),
+            request_key: request_key.into(),
+            implied: Implied::default(),
+            automatic: false,
+        }
+    }
+}
+
+/// What a pull request implies about a command typed on it: its
+/// repository's app, its head as the ref, and its number (the `pr` of
+/// deploy.yml's templates).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Implied {
+    pub app: Option<String>,
+    pub git_ref: Option<String>,
+    pub pull_request: Option<u64>,
 }
 
 /// Something to say in a conversation.
@@ -35,6 +62,35 @@ pub struct Reply {
     /// message per deployment and update it as statuses arrive.
     #[serde(default)]
     pub card: Option<DeploymentCard>,
+    /// A reaction to the message that held the command (`origin.message`),
+    /// on platforms that have them; the others skip it.
+    #[serde(default)]
+    pub reaction: Option<Reaction>,
+}
+
+impl Reply {
+    /// Plain text to a conversation, about no deployment.
+    pub fn text(origin: Origin, text: impl Into<String>, only_asker: bool) -> Self {
+        Self {
+            origin,
+            text: text.into(),
+            only_asker,
+            card: None,
+            reaction: None,
+        }
+    }
+}
+
+/// How hoist marks a command it read: heard, and how it ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reaction {
+    /// Heard: hoist is on it.
+    Eyes,
+    /// The deployment succeeded.
+    Rocket,
+    /// It failed, or the command was refused.
+    Confused,
 }
 
 /// The facts of one deployment as a chat message shows them.
@@ -49,6 +105,9 @@ pub struct DeploymentCard {
     pub who: String,
     /// `created`, then the latest status (`in progress`, `succeeded`, ...).
     pub state: String,
+    /// The latest status as the forge names it; `None` until one arrives.
+    #[serde(default)]
+    pub status: Option<DeploymentState>,
     pub log_url: Option<String>,
     /// The reply that announces the deployment (`true`) or a later state
     /// change (`false`).

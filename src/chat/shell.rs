@@ -90,12 +90,11 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
         if matches!(text, "exit" | "quit") {
             break;
         }
-        let inbound = Inbound {
-            origin: origin.clone(),
-            text: text.to_owned(),
-            request_key: format!("shell:{}", uuid::Uuid::new_v4()),
-            implied_app: None,
-        };
+        let inbound = Inbound::typed(
+            origin.clone(),
+            text,
+            format!("shell:{}", uuid::Uuid::new_v4()),
+        );
         if let Err(error) = hoist.handle(inbound).await {
             tracing::error!(error = format!("{error:#}"), "command failed");
             println!("Something went wrong on my side; see the log above.");
@@ -103,12 +102,11 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
     }
     if hoist.busy() {
         // Through the outbox, so it comes after the replies queued before.
-        let waiting = Reply {
+        let waiting = Reply::text(
             origin,
-            text: "Waiting for running deployments to finish...".into(),
-            only_asker: false,
-            card: None,
-        };
+            "Waiting for running deployments to finish...",
+            false,
+        );
         hoist.reply(&waiting, None).await?;
     }
     hoist.settle().await;

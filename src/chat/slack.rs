@@ -136,18 +136,17 @@ impl SlashCommand {
     /// The command as the workflow sees it. `users` maps Slack user ids
     /// to GitHub logins (`[users]`).
     pub fn inbound(&self, users: &BTreeMap<String, String>) -> Inbound {
-        Inbound {
-            origin: slack_origin(
+        Inbound::typed(
+            slack_origin(
                 &self.channel_id,
                 None,
                 &self.user_id,
                 &self.user_name,
                 users,
             ),
-            text: self.command_text(),
-            request_key: format!("slack:{}:{}", self.team_id, self.trigger_id),
-            implied_app: None,
-        }
+            self.command_text(),
+            format!("slack:{}:{}", self.team_id, self.trigger_id),
+        )
     }
 }
 
@@ -195,12 +194,11 @@ impl EventEnvelope {
             return None;
         }
         let mention: AppMention = serde_json::from_value(event.clone()).ok()?;
-        Some(Inbound {
-            origin: slack_origin(&mention.channel, Some(mention.ts), &mention.user, "", users),
-            text: mention.text,
-            request_key: format!("slack:{team_id}:{event_id}"),
-            implied_app: None,
-        })
+        Some(Inbound::typed(
+            slack_origin(&mention.channel, Some(mention.ts), &mention.user, "", users),
+            mention.text,
+            format!("slack:{team_id}:{event_id}"),
+        ))
     }
 }
 
@@ -318,6 +316,10 @@ impl ChatAdapter for SlackAdapter {
         reply: &Reply,
         card_message: Option<&str>,
     ) -> Result<Option<String>, DeliveryError> {
+        // A reaction alone (Slack messages get none from hoist).
+        if reply.text.is_empty() && reply.card.is_none() {
+            return Ok(None);
+        }
         let session = self.client.open_session(&self.token);
         let channel = SlackChannelId(reply.origin.conversation.clone());
         let plain = SlackMessageContent::new().with_text(reply.text.clone());

@@ -202,6 +202,51 @@ pub enum ForgeEvent {
         status: NewStatus,
         at: Timestamp,
     },
+    /// Commits were pushed: targets with a matching `auto_deploy_on`
+    /// deploy them.
+    Push(Push),
+    /// A pull request was opened, pushed to or closed: review
+    /// environments are deployed or removed.
+    PullRequest(PullRequestChange),
+}
+
+/// A push to a branch or tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub repo: RepoName,
+    /// In full: `refs/heads/main`, `refs/tags/v1.2`.
+    pub git_ref: String,
+    /// The commit the ref points at now; `None` when the ref was deleted.
+    pub sha: Option<Sha>,
+    /// Who pushed (a GitHub login).
+    pub pusher: String,
+}
+
+/// A change to a pull request that hoist acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestChange {
+    pub repo: RepoName,
+    pub number: u64,
+    pub action: PullRequestAction,
+    /// The head branch's name (in the fork, for a fork).
+    pub head_ref: String,
+    pub head_sha: Sha,
+    /// The head lives in another repository (or one since deleted).
+    pub from_fork: bool,
+    /// Who did it (a GitHub login).
+    pub sender: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullRequestAction {
+    /// Opened or reopened.
+    Opened,
+    /// New commits on the head branch (`synchronize`).
+    Pushed,
+    /// Closed, merged or not.
+    Closed,
+    /// Anything else (labelled, edited, ...): nothing to do.
+    Other,
 }
 
 /// Why the forge said no, worded for the person who typed the command.

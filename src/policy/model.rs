@@ -70,6 +70,21 @@ pub enum AutoDeployOn {
     Ref(String),
 }
 
+impl AutoDeployOn {
+    /// Whether a push to `git_ref` (in full: `refs/heads/main`) deploys:
+    /// the same ref, or one starting with a pattern's part before its
+    /// closing `*` (Deliverybot's rule).
+    pub fn matches_push(&self, git_ref: &str) -> bool {
+        match self {
+            Self::PullRequest => false,
+            Self::Ref(pattern) => match pattern.strip_suffix('*') {
+                Some(prefix) => git_ref.starts_with(prefix),
+                None => git_ref == pattern,
+            },
+        }
+    }
+}
+
 impl fmt::Display for AutoDeployOn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

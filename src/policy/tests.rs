@@ -251,3 +251,15 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn auto_deploy_matches_a_ref_or_a_prefix() {
+    let main = AutoDeployOn::Ref("refs/heads/main".into());
+    assert!(main.matches_push("refs/heads/main"));
+    assert!(!main.matches_push("refs/heads/main-2"));
+    assert!(!main.matches_push("refs/heads/feature"));
+    let tags = AutoDeployOn::Ref("refs/tags/*".into());
+    assert!(tags.matches_push("refs/tags/v1.2"));
+    assert!(!tags.matches_push("refs/heads/v1.2"));
+    assert!(!AutoDeployOn::PullRequest.matches_push("refs/heads/main"));
+}

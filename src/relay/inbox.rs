@@ -95,7 +95,7 @@ impl Hoist {
                     .entry(format!("{repo}#{}", deployment.id))
                     .or_default()
                     .push((item, (repo, deployment, status, at))),
-                Ok(ForgeEvent::Deployment { .. }) => {
+                Ok(_) => {
                     let reason = "not a deployment status".to_owned();
                     self.settle_webhook(item, Err(Handling::Dropped(reason)))
                         .await?;
@@ -124,6 +124,7 @@ impl Hoist {
             processed.extend(relayed?);
         }
         self.store.webhooks_processed(&processed).await?;
+        self.metrics.webhooks_handled("processed", processed.len());
         Ok(())
     }
 
@@ -134,10 +135,14 @@ impl Hoist {
         outcome: Result<(), Handling>,
     ) -> anyhow::Result<()> {
         match outcome {
-            Ok(()) => self.store.webhooks_processed(&[item.id]).await?,
+            Ok(()) => {
+                self.store.webhooks_processed(&[item.id]).await?;
+                self.metrics.webhooks_handled("processed", 1);
+            }
             Err(Handling::Dropped(reason)) => {
                 tracing::warn!(id = item.id, event = %item.event, %reason, "webhook delivery dropped");
                 self.store.webhook_dropped(item.id, &reason).await?;
+                self.metrics.webhooks_handled("dropped", 1);
             }
             // Left leased: tried again when the lease runs out.
             Err(Handling::Retry(error)) => {
@@ -154,7 +159,7 @@ impl Hoist {
 
     async fn handle_webhook(&self, item: &InboxItem) -> Result<(), Handling> {
         match (item.source.as_str(), item.event.as_str()) {
-            ("github", event) => self.handle_github_event(event, &item.body).await,
+            ("github", event) => self.handle_github_event(item.id, event, &item.body).await,
             ("slack", "slash_command") => {
                 let command =
                     SlashCommand::parse(item.body.as_bytes()).map_err(Handling::Dropped)?;
@@ -190,9 +195,31 @@ impl Hoist {
         }
     }
 
-    async fn handle_github_event(&self, event: &str, body: &str) -> Result<(), Handling> {
+    /// `id` is the delivery's place in the inbox: the requests it makes
+    /// are keyed by it, so handling it twice does each once.
+    async fn handle_github_event(&self, id: i64, event: &str, body: &str) -> Result<(), Handling> {
+        if let (Some(github), Some((repo, installation))) =
+            (&self.github, webhook::installation(body))
+        {
+            github
+                .use_installation(&repo, installation)
+                .await
+                .map_err(|e| Handling::Retry(e.into()))?;
+        }
+        if event == "issue_comment" {
+            return self.handle_pr_comment(body).await.map_err(Handling::Retry);
+        }
+        let key = format!("github:{id}");
         let event = webhook::parse_event(event, body).map_err(Handling::Dropped)?;
         match event {
+            ForgeEvent::Push(push) => self
+                .push_received(&push, &key)
+                .await
+                .map_err(Handling::Retry),
+            ForgeEvent::PullRequest(change) => self
+                .pull_request_changed(&change, &key)
+                .await
+                .map_err(Handling::Retry),
             ForgeEvent::DeploymentStatus {
                 repo,
                 deployment,

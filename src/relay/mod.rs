@@ -22,7 +22,7 @@ use jiff::Timestamp;
 
 use crate::app::Hoist;
 use crate::chat::{DeploymentCard, Reply};
-use crate::domain::{DeploymentState, Origin, RepoName};
+use crate::domain::{DeploymentState, Origin, Platform, RepoName};
 use crate::forge::{Deployment, NewStatus};
 use crate::store::DeploymentKey;
 
@@ -31,6 +31,10 @@ impl Hoist {
     /// however often this is called (a redelivered webhook, a retried
     /// request).
     pub async fn reply(&self, reply: &Reply, dedupe_key: Option<&str>) -> anyhow::Result<()> {
+        if reply.origin.platform == Platform::Push {
+            tracing::debug!(text = %reply.text, "not announced: the app names no channel");
+            return Ok(());
+        }
         let body = serde_json::to_value(reply)?;
         self.store
             .enqueue_reply(
@@ -96,14 +100,13 @@ impl Hoist {
             environment: deployment.environment.clone(),
             who: deployment.creator.clone(),
             state: state_word(status.state).to_owned(),
+            status: Some(status.state),
             log_url: status.log_url.clone(),
             first: false,
         };
         let reply = Reply {
-            origin,
-            text: status_line(&app, deployment, status),
-            only_asker: false,
             card: Some(card),
+            ..Reply::text(origin, status_line(&app, deployment, status), false)
         };
         let dedupe = format!(
             "status:{}:{repo}:{}:{}:{}",

@@ -79,12 +79,7 @@ impl Hoist {
             record.environment,
             record.key.repo,
         );
-        let reply = Reply {
-            origin: record.origin.clone(),
-            text,
-            only_asker: false,
-            card: None,
-        };
+        let reply = Reply::text(record.origin.clone(), text, false);
         let dedupe = format!("silence:{}", super::card_key(&record.key));
         self.reply(&reply, Some(&dedupe)).await
     }

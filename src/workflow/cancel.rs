@@ -29,12 +29,7 @@ impl Hoist {
                 detail: answer.clone(),
             })
             .await?;
-        let reply = Reply {
-            origin: origin.clone(),
-            text: answer,
-            only_asker: true,
-            card: None,
-        };
+        let reply = Reply::text(origin.clone(), answer, true);
         self.reply(&reply, None).await
     }
 

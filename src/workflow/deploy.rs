@@ -15,6 +15,10 @@ use crate::store::{DeploymentKey, DeploymentRecord};
 
 use super::Outcome;
 
+/// The task of a deployment that shuts a transient environment down
+/// (Deliverybot's removal deployments).
+pub const REMOVE_TASK: &str = "remove";
+
 /// A request claimed less than this long ago is taken as still in flight.
 const IN_FLIGHT: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
@@ -84,7 +88,7 @@ impl Hoist {
             target: target.name.clone(),
             owner: repo.owner().to_owned(),
             repo: repo.name().to_owned(),
-            pr: None,
+            pr: inbound.implied.pull_request,
             actor: actor.login.clone().unwrap_or_else(|| actor.name.clone()),
         };
         let rendered = target.render(&vars).map_err(|e| {
@@ -145,10 +149,15 @@ impl Hoist {
             .await
             .map_err(internal)?;
         self.metrics.deployment_created();
-        let forced = if request.force {
+        let forced = if request.force && created.task != REMOVE_TASK {
             " Forced: required checks were not enforced."
         } else {
             ""
+        };
+        let doing = if created.task == REMOVE_TASK {
+            format!("Removing {}", created.environment)
+        } else {
+            format!("Deploying {what}")
         };
         let card = DeploymentCard {
             key: card_key(&record.key),
@@ -158,6 +167,7 @@ impl Hoist {
             environment: created.environment.clone(),
             who: deployment.requested_by.clone(),
             state: "created".into(),
+            status: None,
             log_url: None,
             first: true,
         };
@@ -166,7 +176,7 @@ impl Hoist {
             ..Outcome::new(
                 "deployed",
                 format!(
-                    "Deploying {what}: deployment #{} created (task {}).{forced} I'll post its progress here.",
+                    "{doing}: deployment #{} created (task {}).{forced} I'll post its progress here.",
                     created.id, created.task
                 ),
             )
@@ -175,13 +185,21 @@ impl Hoist {
 
     /// The app and ref a request names. In a conversation that implies an
     /// app (a pull request), `.deploy feature/x to staging` names a ref:
-    /// a first word that is not an app is read as the ref.
+    /// a first word that is not an app is read as the ref. With no ref
+    /// named, the conversation's own app deploys the ref it implies (the
+    /// pull request's head); any other app, its default branch.
     fn app_and_ref(
         &self,
         inbound: &Inbound,
         request: &DeployRequest,
     ) -> Result<(String, Option<String>), Outcome> {
-        match (&request.app, &inbound.implied_app) {
+        let implied = &inbound.implied;
+        let own_ref = |app: &str, typed: &Option<String>| match typed {
+            Some(git_ref) => Some(git_ref.clone()),
+            None if implied.app.as_deref() == Some(app) => implied.git_ref.clone(),
+            None => None,
+        };
+        match (&request.app, &implied.app) {
             (Some(app), Some(implied)) if self.config.app(app).is_none() => {
                 let git_ref = match &request.git_ref {
                     Some(rest) => format!("{app}/{rest}"),
@@ -189,8 +207,8 @@ impl Hoist {
                 };
                 Ok((implied.clone(), Some(git_ref)))
             }
-            (Some(app), _) => Ok((app.clone(), request.git_ref.clone())),
-            (None, Some(implied)) => Ok((implied.clone(), request.git_ref.clone())),
+            (Some(app), _) => Ok((app.clone(), own_ref(app, &request.git_ref))),
+            (None, Some(implied)) => Ok((implied.clone(), own_ref(implied, &request.git_ref))),
             (None, None) => Err(Outcome::new(
                 "invalid",
                 format!(

@@ -8,6 +8,7 @@
 //! **Architecture invariant:** no platform types here; replies are plain
 //! text addressed to an [`Origin`](crate::domain::Origin).
 
+mod auto;
 mod cancel;
 mod deploy;
 mod queries;
@@ -16,7 +17,7 @@ mod target;
 use jiff::Timestamp;
 
 use crate::app::Hoist;
-use crate::chat::{DeploymentCard, Inbound, Reply};
+use crate::chat::{DeploymentCard, Inbound, Reaction, Reply};
 use crate::command::{self, Command};
 use crate::domain::Origin;
 use crate::store::AuditEntry;
@@ -34,7 +35,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn new(kind: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(kind: &'static str, detail: impl Into<String>) -> Self {
         Self {
             kind,
             detail: detail.into(),
@@ -47,11 +48,33 @@ impl Hoist {
     /// Handles one command from any adapter. Everything the person should
     /// see is queued in the outbox before this returns.
     pub async fn handle(&self, inbound: Inbound) -> anyhow::Result<Outcome> {
+        match command::parse(&inbound.text) {
+            Err(error) => {
+                let outcome = Outcome::new("invalid", error.to_string());
+                self.conclude(&inbound, outcome).await
+            }
+            Ok(command) => self.handle_command(inbound, command).await,
+        }
+    }
+
+    /// Handles a command already parsed (by an adapter with a grammar of
+    /// its own, or built from an event such as a push). `inbound.text` is
+    /// what the audit log shows.
+    pub async fn handle_command(
+        &self,
+        inbound: Inbound,
+        command: Command,
+    ) -> anyhow::Result<Outcome> {
         let _answering = self.answering.read().await;
-        let outcome = match command::parse(&inbound.text) {
-            Err(error) => Outcome::new("invalid", error.to_string()),
-            Ok(command) => self.run_command(&inbound, command).await,
-        };
+        let outcome = self.run_command(&inbound, command).await;
+        self.conclude(&inbound, outcome).await
+    }
+
+    /// Writes what a request came to in the audit log and queues its
+    /// answer: the end of every request, including those an adapter
+    /// refuses before the workflow sees them (a commenter without
+    /// permission).
+    pub async fn conclude(&self, inbound: &Inbound, outcome: Outcome) -> anyhow::Result<Outcome> {
         self.metrics.command(outcome.kind);
         self.store
             .append_audit(&AuditEntry {
@@ -63,17 +86,19 @@ impl Hoist {
                 detail: outcome.detail.clone(),
             })
             .await?;
-        self.reply(
-            &Reply {
-                origin: inbound.origin.clone(),
-                text: outcome.detail.clone(),
-                // Only a deployment concerns the whole conversation.
-                only_asker: outcome.kind != "deployed",
-                card: outcome.card.as_deref().cloned(),
-            },
-            Some(&format!("answer:{}", inbound.request_key)),
-        )
-        .await?;
+        // Only a deployment concerns the whole conversation, unless an
+        // event started it and there is no asker to answer alone.
+        let only_asker = outcome.kind != "deployed" && !inbound.automatic;
+        // Where the command is a message of its own (a PR comment), a
+        // refusal also marks it.
+        let refused = matches!(outcome.kind, "invalid" | "refused" | "error");
+        let reply = Reply {
+            card: outcome.card.as_deref().cloned(),
+            reaction: (refused && inbound.origin.message.is_some()).then_some(Reaction::Confused),
+            ..Reply::text(inbound.origin.clone(), outcome.detail.clone(), only_asker)
+        };
+        self.reply(&reply, Some(&format!("answer:{}", inbound.request_key)))
+            .await?;
         Ok(outcome)
     }
 

@@ -73,10 +73,11 @@ impl Hoist {
 }
 
 impl AppRules<'_> {
-    /// The environment a command names (after aliases), or the app's
-    /// default, or `production`.
+    /// The environment a command names (a target's own name, else after
+    /// aliases), or the app's default, or `production`.
     pub fn environment_name(&self, hoist: &Hoist, typed: Option<&str>) -> String {
         match typed {
+            Some(name) if self.rules.target(name).is_some() => name.to_ascii_lowercase(),
             Some(name) => hoist.config.resolve_alias(name),
             None => self
                 .app

@@ -20,6 +20,11 @@ pub const MAIN: &str = "1111111111111111111111111111111111111111";
 pub const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";
 pub const WEBHOOK_SECRET: &str = "github-webhook-secret-for-tests";
 pub const STATUS_FIXTURE: &str = include_str!("../fixtures/github/deployment_status.created.json");
+/// octokit/webhooks' examples; the tests set the fields they need.
+pub const COMMENT_FIXTURE: &str =
+    include_str!("../fixtures/github/issue_comment.created.issue.json");
+pub const PULL_REQUEST_FIXTURE: &str = include_str!("../fixtures/github/pull_request.closed.json");
+pub const PUSH_FIXTURE: &str = include_str!("../fixtures/github/push.json");
 
 pub struct Serving {
     pub dir: tempfile::TempDir,
@@ -98,6 +103,25 @@ pub async fn start_hoist(config: &std::path::Path, address: SocketAddr) -> tokio
     panic!("hoist serve did not listen on {address}");
 }
 
+/// An `issue_comment` by `login` on acme/api's pull request `number`.
+pub fn comment_event(number: u64, comment_id: u64, login: &str, text: &str) -> Value {
+    let mut event: Value = serde_json::from_str(COMMENT_FIXTURE).unwrap();
+    event["issue"]["number"] = json!(number);
+    event["issue"]["pull_request"] = json!({
+        "url": format!("https://api.github.com/repos/acme/api/pulls/{number}"),
+        "html_url": format!("https://github.com/acme/api/pull/{number}"),
+        "diff_url": format!("https://github.com/acme/api/pull/{number}.diff"),
+        "patch_url": format!("https://github.com/acme/api/pull/{number}.patch"),
+        "merged_at": null,
+    });
+    event["comment"]["id"] = json!(comment_id);
+    event["comment"]["body"] = json!(text);
+    event["comment"]["user"]["login"] = json!(login);
+    event["repository"]["full_name"] = json!("acme/api");
+    event["sender"]["login"] = json!(login);
+    event
+}
+
 pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     for part in parts {
@@ -166,6 +190,93 @@ impl Serving {
         ];
         headers.extend_from_slice(extra);
         http(self.address, "POST", path, &headers, body).await
+    }
+
+    /// Stored deliveries hoist has handled so far (`/metrics`).
+    pub async fn handled(&self) -> u64 {
+        let (_, metrics) = http(self.address, "GET", "/metrics", &[], b"").await;
+        metrics
+            .lines()
+            .filter(|line| line.starts_with("hoist_webhooks_handled_total"))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    /// Waits until hoist has handled `count` stored deliveries.
+    pub async fn wait_handled(&self, count: u64) {
+        for _ in 0..400 {
+            if self.handled().await >= count {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "hoist handled {} deliveries, not {count}",
+            self.handled().await
+        );
+    }
+
+    /// Posts a GitHub webhook, signed.
+    pub async fn github_event(&self, event: &str, delivery: &str, body: &Value) -> u16 {
+        let body = serde_json::to_vec(body).unwrap();
+        let signature = format!("sha256={}", hmac_hex(WEBHOOK_SECRET, &[&body]));
+        let headers = [
+            ("X-GitHub-Event", event),
+            ("X-GitHub-Delivery", delivery),
+            ("X-Hub-Signature-256", signature.as_str()),
+        ];
+        http(self.address, "POST", "/github/webhooks", &headers, &body)
+            .await
+            .0
+    }
+
+    /// `login` comments `text` on pull request `number` of acme/api: the
+    /// published `issue_comment` example, marked as a pull request's the
+    /// way GitHub marks it (`issue.pull_request`).
+    pub async fn pr_comment(
+        &self,
+        number: u64,
+        comment_id: u64,
+        login: &str,
+        text: &str,
+        delivery: &str,
+    ) -> u16 {
+        let event = comment_event(number, comment_id, login, text);
+        self.github_event("issue_comment", delivery, &event).await
+    }
+
+    /// A `pull_request` event of acme/api's pull request `number`, whose
+    /// head is `head_ref` at `head_sha` in `head_repo`.
+    pub async fn pull_request_event(
+        &self,
+        action: &str,
+        number: u64,
+        (head_ref, head_sha, head_repo): (&str, &str, &str),
+        delivery: &str,
+    ) -> u16 {
+        let mut event: Value = serde_json::from_str(PULL_REQUEST_FIXTURE).unwrap();
+        event["action"] = json!(action);
+        event["number"] = json!(number);
+        event["pull_request"]["number"] = json!(number);
+        event["pull_request"]["merged"] = json!(action == "closed");
+        event["pull_request"]["head"]["ref"] = json!(head_ref);
+        event["pull_request"]["head"]["sha"] = json!(head_sha);
+        event["pull_request"]["head"]["repo"]["full_name"] = json!(head_repo);
+        event["repository"]["full_name"] = json!("acme/api");
+        event["sender"]["login"] = json!("ada-gh");
+        self.github_event("pull_request", delivery, &event).await
+    }
+
+    /// ada pushes `sha` to `git_ref` (in full: `refs/heads/main`).
+    pub async fn push_event(&self, git_ref: &str, sha: &str, delivery: &str) -> u16 {
+        let mut event: Value = serde_json::from_str(PUSH_FIXTURE).unwrap();
+        event["ref"] = json!(git_ref);
+        event["after"] = json!(sha);
+        event["deleted"] = json!(false);
+        event["created"] = json!(false);
+        event["repository"]["full_name"] = json!("acme/api");
+        event["sender"]["login"] = json!("ada-gh");
+        self.github_event("push", delivery, &event).await
     }
 
     pub async fn status_webhook(&self, id: i64, state: &str, delivery: &str) -> u16 {

@@ -145,3 +145,15 @@ pub async fn http(
         .unwrap_or_default();
     (status, body)
 }
+
+/// Polls `check` every 25 ms until it gives a value, for up to 10 s;
+/// panics naming `what` otherwise.
+pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..400 {
+        if let Some(value) = check() {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for {what}");
+}

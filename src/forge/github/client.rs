@@ -81,15 +81,22 @@ impl<'a> Call<'a> {
             body: Some(body),
         }
     }
+
+    pub fn patch(path: String, body: &'a Value) -> Self {
+        Self {
+            method: Method::PATCH,
+            ..Self::post(path, body)
+        }
+    }
 }
 
 enum Auth {
     Token(Arc<Octocrab>),
     /// The app's JWT client, and one installation client per repository
-    /// (each caches its installation token).
+    /// with its installation id (each caches its installation token).
     App {
         app: Box<Octocrab>,
-        installations: tokio::sync::Mutex<HashMap<String, Arc<Octocrab>>>,
+        installations: tokio::sync::Mutex<HashMap<String, (u64, Arc<Octocrab>)>>,
     },
 }
 
@@ -218,7 +225,7 @@ impl Client {
             Auth::App { app, installations } => {
                 let key = repo.to_string().to_lowercase();
                 let mut installations = installations.lock().await;
-                if let Some(crab) = installations.get(&key) {
+                if let Some((_, crab)) = installations.get(&key) {
                     return Ok(Arc::clone(crab));
                 }
                 let answer = self
@@ -231,15 +238,30 @@ impl Client {
                 }
                 expect_success(&answer)?;
                 let installation: Installation = answer.json("an installation")?;
-                let crab = Arc::new(app.installation(InstallationId(installation.id)).map_err(
-                    |_| ForgeError::Unauthorized {
-                        message: "the GitHub App cannot act as its installation".into(),
-                    },
-                )?);
-                installations.insert(key, Arc::clone(&crab));
+                let crab = installation_client(app, installation.id)?;
+                installations.insert(key, (installation.id, Arc::clone(&crab)));
                 Ok(crab)
             }
         }
+    }
+
+    /// Takes `repo`'s installation id from a webhook (every delivery to a
+    /// GitHub App names it), so no request is spent looking it up. A
+    /// token needs none; an id already known is kept with its token.
+    pub async fn use_installation(&self, repo: &RepoName, id: u64) -> Result<(), ForgeError> {
+        let Auth::App { app, installations } = &self.auth else {
+            return Ok(());
+        };
+        let key = repo.to_string().to_lowercase();
+        let mut installations = installations.lock().await;
+        if installations
+            .get(&key)
+            .is_some_and(|(known, _)| *known == id)
+        {
+            return Ok(());
+        }
+        installations.insert(key, (id, installation_client(app, id)?));
+        Ok(())
     }
 
     async fn send_with(
@@ -357,6 +379,16 @@ impl Client {
                 ),
             })?
     }
+}
+
+/// A client that acts as one installation of the app (octocrab fetches
+/// and renews its token).
+fn installation_client(app: &Octocrab, id: u64) -> Result<Arc<Octocrab>, ForgeError> {
+    app.installation(InstallationId(id))
+        .map(Arc::new)
+        .map_err(|_| ForgeError::Unauthorized {
+            message: "the GitHub App cannot act as its installation".into(),
+        })
 }
 
 /// How long GitHub asks us to wait, when an answer is a rate limit:

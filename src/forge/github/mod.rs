@@ -6,8 +6,11 @@
 //! its endpoint and each answer to a result or a clear [`ForgeError`].
 
 mod client;
+mod issues;
 pub mod webhook;
 mod wire;
+
+pub use issues::{Permission, PullRequest};
 
 use std::collections::HashMap;
 use std::fmt;

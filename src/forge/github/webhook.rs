@@ -7,8 +7,8 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::wire::{WireDeployment, WireStatus};
-use crate::domain::RepoName;
-use crate::forge::ForgeEvent;
+use crate::domain::{RepoName, Sha};
+use crate::forge::{ForgeEvent, PullRequestAction, PullRequestChange, Push};
 
 /// Why a delivery's signature was refused (all answered 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -41,9 +41,29 @@ pub fn verify_signature(
 }
 
 /// The events hoist stores and handles; others are acknowledged and
-/// dropped.
+/// dropped. (`commands/github-app.json` subscribes to these.)
+pub const HANDLED_EVENTS: [&str; 4] =
+    ["deployment_status", "issue_comment", "pull_request", "push"];
+
 pub fn is_handled(event: &str) -> bool {
-    event == "deployment_status"
+    HANDLED_EVENTS.contains(&event)
+}
+
+/// The repository and GitHub App installation a delivery names, if it
+/// came to an app (`installation.id`).
+pub fn installation(body: &str) -> Option<(RepoName, u64)> {
+    #[derive(Deserialize)]
+    struct Delivery {
+        installation: Option<Id>,
+        repository: Option<Repository>,
+    }
+    #[derive(Deserialize)]
+    struct Id {
+        id: u64,
+    }
+    let delivery: Delivery = serde_json::from_str(body).ok()?;
+    let repo = delivery.repository?.full_name.parse().ok()?;
+    Some((repo, delivery.installation?.id))
 }
 
 #[derive(Debug, Deserialize)]
@@ -58,16 +78,60 @@ struct Repository {
     full_name: String,
 }
 
+impl Repository {
+    fn name(&self) -> Result<RepoName, String> {
+        self.full_name
+            .parse()
+            .map_err(|_| format!("bad repository name `{}`", self.full_name))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Sender {
+    login: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct PushEvent {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    repository: Repository,
+    sender: Sender,
+}
+
+#[derive(Debug, Deserialize)]
+struct PullRequestEvent {
+    action: String,
+    number: u64,
+    pull_request: WirePullRequest,
+    repository: Repository,
+    sender: Sender,
+}
+
+#[derive(Debug, Deserialize)]
+struct WirePullRequest {
+    head: Head,
+}
+
+#[derive(Debug, Deserialize)]
+struct Head {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    sha: String,
+    /// `null` when the fork was deleted.
+    repo: Option<Repository>,
+}
+
 /// A stored delivery as a forge event, or why it cannot be one.
 pub fn parse_event(event: &str, body: &str) -> Result<ForgeEvent, String> {
     match event {
         "deployment_status" => {
             let parsed: StatusEvent = serde_json::from_str(body)
                 .map_err(|e| format!("not a deployment_status event: {e}"))?;
-            let repo: RepoName =
-                parsed.repository.full_name.parse().map_err(|_| {
-                    format!("bad repository name `{}`", parsed.repository.full_name)
-                })?;
+            let repo = parsed.repository.name()?;
             let (status, at) = parsed
                 .deployment_status
                 .into_status()
@@ -82,6 +146,45 @@ pub fn parse_event(event: &str, body: &str) -> Result<ForgeEvent, String> {
                 status,
                 at,
             })
+        }
+        "push" => {
+            let parsed: PushEvent =
+                serde_json::from_str(body).map_err(|e| format!("not a push event: {e}"))?;
+            let sha = match parsed.deleted {
+                true => None,
+                false => Some(
+                    Sha::new(&parsed.after)
+                        .ok_or_else(|| format!("bad commit sha `{}`", parsed.after))?,
+                ),
+            };
+            Ok(ForgeEvent::Push(Push {
+                repo: parsed.repository.name()?,
+                git_ref: parsed.git_ref,
+                sha,
+                pusher: parsed.sender.login,
+            }))
+        }
+        "pull_request" => {
+            let parsed: PullRequestEvent =
+                serde_json::from_str(body).map_err(|e| format!("not a pull_request event: {e}"))?;
+            let repo = parsed.repository.name()?;
+            let head = parsed.pull_request.head;
+            let head_repo = head.repo.as_ref().and_then(|r| r.name().ok());
+            Ok(ForgeEvent::PullRequest(PullRequestChange {
+                number: parsed.number,
+                action: match parsed.action.as_str() {
+                    "opened" | "reopened" => PullRequestAction::Opened,
+                    "synchronize" => PullRequestAction::Pushed,
+                    "closed" => PullRequestAction::Closed,
+                    _ => PullRequestAction::Other,
+                },
+                head_sha: Sha::new(&head.sha)
+                    .ok_or_else(|| format!("bad head sha `{}`", head.sha))?,
+                head_ref: head.git_ref,
+                from_fork: head_repo.as_ref() != Some(&repo),
+                repo,
+                sender: parsed.sender.login,
+            }))
         }
         other => Err(format!("hoist does not handle `{other}` events")),
     }
