@@ -457,6 +457,22 @@ mod tests {
     }
 
     #[test]
+    fn channels_name_a_platform_and_a_conversation() {
+        let example = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/hoist.toml"));
+        let config = Config::load(Some(example)).unwrap();
+        let channel = config.app("api").unwrap().channel.clone().unwrap();
+        assert_eq!(channel.platform, Platform::Slack);
+        assert_eq!(channel.conversation, "C0DEPLOYS");
+        for wrong in ["C0DEPLOYS", "irc:#deploys", "slack:", "slack:C0 X"] {
+            let error = Config::from_toml_str(&format!(
+                "[apps.web]\nrepo = \"a/b\"\npath = \"/x\"\nchannel = \"{wrong}\"\n"
+            ))
+            .unwrap_err();
+            assert!(error.starts_with("apps.web.channel: "), "{wrong}: {error}");
+        }
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let config = Config::from_toml_str(
             "[forge]\nkind = \"github\"\n[github]\ntoken = \"ghp_supersecret\"\nwebhook_secret = \"whsec\"\n",

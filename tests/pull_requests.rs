@@ -8,8 +8,8 @@ mod harness;
 mod support;
 
 use axum::http::Method;
-use fakes::github::Failure;
-use harness::{MAIN, Serving, serve_with};
+use fakes::github::{APP_ID, Failure, INSTALLATION_ID};
+use harness::{MAIN, Serving, serve_with_env};
 use serde_json::json;
 use support::eventually;
 
@@ -19,7 +19,11 @@ const FORK_HEAD: &str = "3333333333333333333333333333333333333333";
 /// hoist serving acme/api with pull request #7 from branch feature-x,
 /// and ada (`ada-gh`) a writer.
 async fn serve_pr(extra: &str) -> Serving {
-    let serving = serve_with(extra).await;
+    serve_pr_with_env(extra, &[]).await
+}
+
+async fn serve_pr_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
+    let serving = serve_with_env(extra, env).await;
     serving.github.set_branch("acme/api", "feature-x", FEATURE);
     serving
         .github
@@ -391,4 +395,39 @@ async fn a_push_auto_deploys_where_deploy_yml_says_and_nowhere_else() {
     serving.github_event("push", "push-4", &deleted).await;
     serving.wait_handled(4).await;
     assert_eq!(github.deployment_ids("acme/api").len(), 1);
+}
+
+#[tokio::test]
+async fn as_a_github_app_hoist_acts_as_the_installation_each_webhook_names() {
+    let key = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/github/test-app-key.pem"
+    );
+    let app_id = APP_ID.to_string();
+    let serving = serve_pr_with_env(
+        "",
+        &[
+            ("HOIST_GITHUB__APP_ID", &app_id),
+            ("HOIST_GITHUB__PRIVATE_KEY_PATH", key),
+        ],
+    )
+    .await;
+    let github = &serving.github;
+    let mut event = harness::comment_event(7, 9501, "ada-gh", ".deploy to staging");
+    event["installation"] =
+        json!({"id": INSTALLATION_ID, "node_id": "MDIzOkludGVncmF0aW9uSW5zdGFsbGF0aW9uNzc="});
+    serving.github_event("issue_comment", "c-1", &event).await;
+
+    eventually("a deployment", || {
+        Some(()).filter(|()| github.deployment_ids("acme/api").len() == 1)
+    })
+    .await;
+    // octocrab fetches the token lazily: two first requests at once may
+    // each fetch one.
+    assert!(github.installation_tokens_issued() >= 1);
+    assert_eq!(
+        github.count(Method::GET, "/repos/acme/api/installation"),
+        0,
+        "the webhook named the installation: no lookup"
+    );
 }

@@ -40,6 +40,11 @@ pub async fn serve() -> Serving {
 
 /// `extra` is appended to hoist.toml.
 pub async fn serve_with(extra: &str) -> Serving {
+    serve_with_env(extra, &[]).await
+}
+
+/// With more environment variables for hoist (`HOIST_GITHUB__APP_ID`).
+pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
     let github = FakeGitHub::start().await;
     github.add_repo("acme/api", "main", MAIN);
     github.set_file(
@@ -69,7 +74,7 @@ pub async fn serve_with(extra: &str) -> Serving {
         ),
     )
     .unwrap();
-    let process = start_hoist(&config, address).await;
+    let process = start_hoist_with(&config, address, env).await;
     Serving {
         dir,
         github,
@@ -82,6 +87,15 @@ pub async fn serve_with(extra: &str) -> Serving {
 /// Starts `hoist serve` with its secrets in the environment, and waits
 /// until it listens.
 pub async fn start_hoist(config: &std::path::Path, address: SocketAddr) -> tokio::process::Child {
+    start_hoist_with(config, address, &[]).await
+}
+
+/// [`start_hoist`] with more environment variables.
+pub async fn start_hoist_with(
+    config: &std::path::Path,
+    address: SocketAddr,
+    env: &[(&str, &str)],
+) -> tokio::process::Child {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
     command
         .args(["serve", "--config"])
@@ -90,6 +104,7 @@ pub async fn start_hoist(config: &std::path::Path, address: SocketAddr) -> tokio
         .env("HOIST_GITHUB__WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("HOIST_SLACK__BOT_TOKEN", BOT_TOKEN)
         .env("HOIST_SLACK__SIGNING_SECRET", SIGNING_SECRET)
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);

@@ -194,6 +194,36 @@ pub fn parse_event(event: &str, body: &str) -> Result<ForgeEvent, String> {
 mod tests {
     use super::*;
 
+    /// The GitHub App manifest subscribes to exactly what hoist handles,
+    /// and asks for what the handlers call.
+    #[test]
+    fn the_app_manifest_matches_the_events_and_calls() {
+        let manifest: serde_json::Value =
+            serde_json::from_str(include_str!("../../../commands/github-app.json")).unwrap();
+        let mut events: Vec<&str> = manifest["default_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|event| event.as_str())
+            .collect();
+        events.sort_unstable();
+        let mut handled = HANDLED_EVENTS.to_vec();
+        handled.sort_unstable();
+        assert_eq!(events, handled);
+        let permissions = &manifest["default_permissions"];
+        for (scope, level) in [
+            ("deployments", "write"),
+            ("issues", "write"),
+            ("pull_requests", "write"),
+            ("contents", "read"),
+            ("metadata", "read"),
+            ("statuses", "read"),
+            ("checks", "read"),
+        ] {
+            assert_eq!(permissions[scope], level, "{scope}");
+        }
+    }
+
     /// GitHub's documented example ("Validating webhook deliveries"):
     /// secret "It's a Secret to Everybody", body "Hello, World!".
     #[test]
