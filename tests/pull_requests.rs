@@ -18,6 +18,17 @@ const FORK_HEAD: &str = "3333333333333333333333333333333333333333";
 
 /// hoist serving acme/api with pull request #7 from branch feature-x,
 /// and ada (`ada-gh`) a writer.
+/// The bodies of hoist's comments on pull request `number`, once all
+/// `count` comments sent were handled and answered.
+async fn answers(serving: &Serving, number: u64, count: usize) -> Vec<String> {
+    serving.wait_handled(count as u64).await;
+    let comments = eventually("the answers", || {
+        Some(serving.github.comments("acme/api", number)).filter(|c| c.len() == count)
+    })
+    .await;
+    comments.into_iter().map(|comment| comment.body).collect()
+}
+
 async fn serve_pr(extra: &str) -> Serving {
     serve_pr_with_env(extra, &[]).await
 }
@@ -151,16 +162,10 @@ async fn a_commenter_without_write_permission_gets_one_answer_and_no_deployment(
     serving
         .pr_comment(7, 9102, "mallory", ".deploy to staging", "c-2")
         .await;
-    serving.wait_handled(2).await;
-    let answers = eventually("two answers", || {
-        Some(github.comments("acme/api", 7)).filter(|comments| comments.len() == 2)
-    })
-    .await;
-    let bodies: Vec<&str> = answers.iter().map(|c| c.body.as_str()).collect();
+    let bodies = answers(&serving, 7, 2).await;
     assert!(
-        bodies.contains(
-            &"Nothing was done: commands on pull requests need write permission on acme/api, and grace has read."
-        ),
+        bodies.iter().any(|body| body
+            == "Nothing was done: commands on pull requests need write permission on acme/api, and grace has read."),
         "{bodies:?}"
     );
     assert!(
@@ -268,12 +273,7 @@ async fn a_command_that_does_not_parse_gets_one_answer_with_the_usage() {
     serving
         .pr_comment(7, 9402, "ada-gh", ".deploy to", "c-2")
         .await;
-    serving.wait_handled(2).await;
-    let answers = eventually("two answers", || {
-        Some(github.comments("acme/api", 7)).filter(|comments| comments.len() == 2)
-    })
-    .await;
-    let bodies: Vec<&str> = answers.iter().map(|c| c.body.as_str()).collect();
+    let bodies = answers(&serving, 7, 2).await;
     assert!(
         bodies.iter().any(|body| body.contains("`deploy`")),
         "the nearest word: {bodies:?}"
@@ -430,4 +430,47 @@ async fn as_a_github_app_hoist_acts_as_the_installation_each_webhook_names() {
         0,
         "the webhook named the installation: no lookup"
     );
+}
+
+#[tokio::test]
+async fn a_deleted_deployment_comment_is_posted_anew_and_kept_up_from_there() {
+    let serving = serve_pr("").await;
+    let github = &serving.github;
+    serving
+        .pr_comment(7, 9601, "ada-gh", ".deploy to staging", "c-1")
+        .await;
+    let first = eventually("the deployment's comment", || {
+        github.comments("acme/api", 7).into_iter().next()
+    })
+    .await;
+    let id = github.deployment_ids("acme/api")[0];
+
+    // Someone deleted it: GitHub answers the edit with 404.
+    github.fail_next(Failure::new(
+        Method::PATCH,
+        "/repos/acme/api/issues/comments/",
+        404,
+        r#"{"message":"Not Found","documentation_url":"https://docs.github.com/rest/issues/comments#update-an-issue-comment","status":"404"}"#,
+    ));
+    serving.status_webhook(id, "in_progress", "s-1").await;
+    let anew = eventually("a new comment", || {
+        github.comments("acme/api", 7).into_iter().nth(1)
+    })
+    .await;
+    assert!(anew.body.contains("**in progress**"), "{}", anew.body);
+
+    serving
+        .status_webhook_with(id, "success", "s-2", "done", "2026-11-23T12:05:00Z")
+        .await;
+    eventually("the new comment edited", || {
+        github
+            .comments("acme/api", 7)
+            .into_iter()
+            .find(|c| c.id == anew.id && c.body.contains("**succeeded**"))
+    })
+    .await;
+    let comments = github.comments("acme/api", 7);
+    assert_eq!(comments.len(), 2);
+    assert_eq!(comments[0].id, first.id);
+    assert_eq!(comments[0].edits, 0, "the deleted one is left alone");
 }

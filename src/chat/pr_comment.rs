@@ -317,26 +317,22 @@ impl ChatAdapter for PrCommentAdapter {
         let edit = card_message
             .filter(|_| !card.first)
             .and_then(|id| id.parse::<u64>().ok());
-        let Some(comment) = edit else {
+        let post_card = || async {
             let posted = self
                 .github
                 .create_comment(&repo, number, &body)
                 .await
                 .map_err(refusal)?;
-            return Ok(Some(posted.to_string()));
+            Ok(Some(posted.to_string()))
+        };
+        let Some(comment) = edit else {
+            return post_card().await;
         };
         match self.github.update_comment(&repo, comment, &body).await {
             Ok(()) => {}
             // Someone deleted hoist's comment: post it anew, and edit
             // that one from now on.
-            Err(ForgeError::NotFound { .. }) => {
-                let posted = self
-                    .github
-                    .create_comment(&repo, number, &body)
-                    .await
-                    .map_err(refusal)?;
-                return Ok(Some(posted.to_string()));
-            }
+            Err(ForgeError::NotFound { .. }) => return post_card().await,
             Err(error) => return Err(refusal(error)),
         }
         match card.status {

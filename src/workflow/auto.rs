@@ -107,10 +107,12 @@ impl Hoist {
                 continue;
             }
             if change.from_fork && !app.allow_forks {
+                // Keyed by the pull request, not the delivery: said once,
+                // not again on every push to the fork.
                 let inbound = Inbound::typed(
                     origin.clone(),
                     "(pull request from a fork)",
-                    format!("fork:{key}:{app_name}"),
+                    format!("fork:{}#{}:{app_name}", change.repo, change.number),
                 );
                 let refusal = super::Outcome::new(
                     "refused",
