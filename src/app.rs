@@ -138,7 +138,9 @@ impl Hoist {
                     }
                 }
                 // The local forge has no pushes or pull requests to send.
-                ForgeEvent::Push(_) | ForgeEvent::PullRequest(_) => {}
+                ForgeEvent::Push(_)
+                | ForgeEvent::PullRequest(_)
+                | ForgeEvent::ChecksChanged { .. } => {}
             }
             events.handed_on();
         }

@@ -474,3 +474,70 @@ async fn a_deleted_deployment_comment_is_posted_anew_and_kept_up_from_there() {
     assert_eq!(comments[0].id, first.id);
     assert_eq!(comments[0].edits, 0, "the deleted one is left alone");
 }
+
+const STAGING_ON_PUSH: &str =
+    "staging:\n  auto_deploy_on: refs/heads/main\n  required_contexts: [\"ci/test\", \"build\"]\n";
+
+#[tokio::test]
+async fn an_auto_deploy_that_meets_pending_checks_deploys_when_they_pass() {
+    let serving = serve_pr("channel = \"slack:C0DEPLOYS\"\n").await;
+    let github = &serving.github;
+    github.set_file("acme/api", "main", ".github/deploy.yml", STAGING_ON_PUSH);
+    github.set_status("acme/api", MAIN, "ci/test", "pending");
+    github.set_check_run("acme/api", MAIN, "build", "queued", None);
+
+    serving.push_event("refs/heads/main", MAIN, "push-1").await;
+    serving
+        .slack
+        .wait_for("Waiting for ci/test pending, build pending before deploying api main (1111111) to staging")
+        .await;
+    assert!(github.deployment_ids("acme/api").is_empty());
+
+    // One passes: still waiting, and nothing more is said.
+    serving
+        .commit_status(MAIN, "ci/test", "success", "st-1")
+        .await;
+    serving.wait_handled(2).await;
+    assert!(github.deployment_ids("acme/api").is_empty());
+
+    github.set_check_run("acme/api", MAIN, "build", "completed", Some("success"));
+    serving.check_suite_completed(MAIN, "cs-1").await;
+    serving
+        .slack
+        .wait_for("Deploying api main (1111111) to staging")
+        .await;
+    assert_eq!(github.deployment_ids("acme/api").len(), 1);
+
+    // The same event again: the wait is over, nothing deploys twice.
+    serving.check_suite_completed(MAIN, "cs-2").await;
+    serving.wait_handled(4).await;
+    assert_eq!(github.deployment_ids("acme/api").len(), 1);
+    let waiting_said = serving
+        .slack
+        .sent()
+        .iter()
+        .filter(|sent| sent.text.contains("Waiting for"))
+        .count();
+    assert_eq!(waiting_said, 1);
+}
+
+#[tokio::test]
+async fn an_auto_deploy_whose_check_fails_is_not_deployed_and_says_why() {
+    let serving = serve_pr("channel = \"slack:C0DEPLOYS\"\n").await;
+    let github = &serving.github;
+    github.set_file("acme/api", "main", ".github/deploy.yml", STAGING_ON_PUSH);
+    github.set_status("acme/api", MAIN, "ci/test", "pending");
+    github.set_check_run("acme/api", MAIN, "build", "completed", Some("success"));
+
+    serving.push_event("refs/heads/main", MAIN, "push-1").await;
+    serving.slack.wait_for("Waiting for ci/test pending").await;
+    serving
+        .commit_status(MAIN, "ci/test", "failure", "st-1")
+        .await;
+    serving
+        .slack
+        .wait_for("Not deployed: ci/test failed on main.")
+        .await;
+    serving.wait_handled(2).await;
+    assert!(github.deployment_ids("acme/api").is_empty());
+}

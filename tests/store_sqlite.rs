@@ -11,7 +11,7 @@ use hoist::forge::{Check, CheckState, DeploymentFilter, NewDeployment, NewStatus
 use hoist::store::sqlite::SqliteStore;
 use hoist::store::{
     AuditEntry, DeploymentKey, DeploymentRecord, Inbox, InboxLane, LocalForgeStore, LogLine,
-    LogStream, Replies, Store,
+    LogStream, Replies, Store, Waiting,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -792,4 +792,50 @@ async fn pruning_forgets_only_what_was_delivered() {
         .expect("claim");
     assert_eq!(left.len(), 1);
     assert_eq!(left[0].id, claimed[0].id);
+}
+
+#[tokio::test]
+async fn waiting_deployments_are_claimed_by_commit_leased_and_kept_or_ended() {
+    let store = memory().await;
+    let api = repo("Acme/API");
+    store
+        .wait_for_checks(&api, &sha('a'), "push:1", &json!({"n": 1}), at(0))
+        .await
+        .unwrap();
+    store
+        .wait_for_checks(&api, &sha('b'), "push:2", &json!({"n": 2}), at(1))
+        .await
+        .unwrap();
+    // Kept again (a new pending check): the body changes, the time stays.
+    store
+        .wait_for_checks(&api, &sha('a'), "push:1", &json!({"n": 10}), at(5))
+        .await
+        .unwrap();
+
+    let of_a = store
+        .claim_waiting(Some((&repo("acme/api"), &sha('a'))), at(10), at(70), 10)
+        .await
+        .unwrap();
+    assert_eq!(of_a.len(), 1, "one commit's only, whatever the name's case");
+    assert_eq!(of_a[0].body, json!({"n": 10}));
+    assert_eq!(of_a[0].created_at, at(0));
+    // Leased: a second look finds it taken, the other commit's free.
+    let all = store.claim_waiting(None, at(11), at(71), 10).await.unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(all[0].body, json!({"n": 2}));
+
+    store.keep_waiting(of_a[0].id).await.unwrap();
+    store.stop_waiting(all[0].id).await.unwrap();
+    let again = store.claim_waiting(None, at(12), at(72), 10).await.unwrap();
+    assert_eq!(
+        again.iter().map(|item| item.id).collect::<Vec<_>>(),
+        [of_a[0].id],
+        "kept is free at once; stopped is gone"
+    );
+    // A lease that ran out (a worker died) frees it too.
+    let expired = store
+        .claim_waiting(None, at(73), at(133), 10)
+        .await
+        .unwrap();
+    assert_eq!(expired.len(), 1);
 }

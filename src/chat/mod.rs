@@ -41,7 +41,7 @@ impl Inbound {
 /// What a pull request implies about a command typed on it: its
 /// repository's app, its head as the ref, and its number (the `pr` of
 /// deploy.yml's templates).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Implied {
     pub app: Option<String>,
     pub git_ref: Option<String>,

@@ -208,6 +208,9 @@ pub enum ForgeEvent {
     /// A pull request was opened, pushed to or closed: review
     /// environments are deployed or removed.
     PullRequest(PullRequestChange),
+    /// A commit's checks changed (a status, a check suite completed):
+    /// auto-deploys waiting for them look again.
+    ChecksChanged { repo: RepoName, sha: Sha },
 }
 
 /// A push to a branch or tag.

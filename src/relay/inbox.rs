@@ -216,6 +216,11 @@ impl Hoist {
                 .push_received(&push, &key)
                 .await
                 .map_err(Handling::Retry),
+            ForgeEvent::ChecksChanged { repo, sha } => self
+                .recheck_waiting(Some((&repo, &sha)))
+                .await
+                .map(drop)
+                .map_err(Handling::Retry),
             ForgeEvent::PullRequest(change) => self
                 .pull_request_changed(&change, &key)
                 .await

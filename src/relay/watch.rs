@@ -24,9 +24,11 @@ use crate::store::DeploymentRecord;
 const PER_ROUND: usize = 20;
 
 impl Hoist {
-    /// One round: polls unfinished deployments and reports silent ones.
-    /// Returns how many deployments were looked at.
+    /// One round: polls unfinished deployments and reports silent ones,
+    /// and looks again at auto-deploys waiting for checks (for a status
+    /// event missed). Returns how many deployments were looked at.
     pub async fn watch_round(&self) -> anyhow::Result<usize> {
+        self.recheck_waiting(None).await?;
         let watch = &self.config.watch;
         let now = Timestamp::now();
         let since = now - SignedDuration::from_secs(secs(watch.max_age_secs));

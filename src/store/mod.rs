@@ -227,8 +227,50 @@ pub trait Inbox: Send + Sync + 'static {
     async fn prune_handled_webhooks(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
+/// An automatic deployment waiting for its commit's checks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaitingItem {
+    pub id: i64,
+    /// What to deploy, as the workflow wrote it.
+    pub body: serde_json::Value,
+    /// When it first met pending checks.
+    pub created_at: Timestamp,
+}
+
+/// Auto-deploys that met pending checks, kept until the checks are done.
 #[async_trait]
-pub trait Store: Inbox + Replies + Send + Sync + 'static {
+pub trait Waiting: Send + Sync + 'static {
+    /// Keeps `body` waiting for the checks of `sha`. Keyed by
+    /// `request_key`: the same request kept again is updated, and keeps
+    /// the time it first waited.
+    async fn wait_for_checks(
+        &self,
+        repo: &RepoName,
+        sha: &Sha,
+        request_key: &str,
+        body: &serde_json::Value,
+        now: Timestamp,
+    ) -> StoreResult<()>;
+
+    /// Waiting deployments of one commit (or, with `None`, of every
+    /// commit), oldest first, leased to the caller until `lease_until`.
+    async fn claim_waiting(
+        &self,
+        commit: Option<(&RepoName, &Sha)>,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<WaitingItem>>;
+
+    /// Done waiting: deployed, refused, or given up.
+    async fn stop_waiting(&self, id: i64) -> StoreResult<()>;
+
+    /// Still waiting: released for the next look.
+    async fn keep_waiting(&self, id: i64) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait Store: Inbox + Replies + Waiting + Send + Sync + 'static {
     /// Remembers which conversation asked for a deployment. Recording the
     /// same deployment again is a no-op.
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()>;

@@ -7,22 +7,51 @@
 //! same rules, audit entry and replies), with a request key made from the
 //! delivery, so a redelivered event deploys nothing twice.
 
+use anyhow::Context;
+use jiff::{SignedDuration, Timestamp};
+use serde::{Deserialize, Serialize};
+
 use crate::app::Hoist;
 use crate::chat::pr_comment;
 use crate::chat::{Implied, Inbound};
 use crate::command::{self, Command, DeployRequest};
 use crate::config::AppConfig;
-use crate::domain::{Actor, DeploymentState, Origin, Platform};
+use crate::domain::{Actor, DeploymentState, Origin, Platform, RepoName, Sha};
 use crate::forge::{
-    Deployment, DeploymentFilter, ForgeError, NewStatus, PullRequestAction, PullRequestChange, Push,
+    CheckState, Deployment, DeploymentFilter, ForgeError, NewStatus, PullRequestAction,
+    PullRequestChange, Push,
 };
 use crate::policy::{AutoDeployOn, Target, TemplateVars};
+use crate::store::WaitingItem;
 
+use super::Outcome;
 use super::deploy::REMOVE_TASK;
 
 /// A target's deployments looked at to find a review environment's live
 /// ones (newest first).
 const LIVE_LOOKBACK: usize = 30;
+/// A waiting deployment being looked at stays with one worker this long.
+const WAITING_LEASE: SignedDuration = SignedDuration::from_secs(60);
+/// Waiting deployments looked at per round.
+const WAITING_PER_ROUND: usize = 20;
+
+/// An automatic deployment kept until its checks are done: the request
+/// and where to answer, as when it was first made.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WaitingDeploy {
+    origin: Origin,
+    text: String,
+    /// The first attempt's; later ones add `:after-checks:N`.
+    request_key: String,
+    implied: Implied,
+    request: DeployRequest,
+    /// The commit it waits on, and the checks.
+    sha: Option<Sha>,
+    checks: Vec<String>,
+    /// Attempts made after the checks passed (a new pending check can
+    /// appear in between).
+    attempt: u32,
+}
 
 impl Hoist {
     /// Deploys a push to every target whose `auto_deploy_on` matches its
@@ -68,8 +97,7 @@ impl Hoist {
                     format!("push:{key}:{app_name}:{target}"),
                     Implied::default(),
                 );
-                self.handle_command(inbound, Command::Deploy(request))
-                    .await?;
+                self.deploy_automatically(inbound, request).await?;
             }
         }
         Ok(())
@@ -114,7 +142,7 @@ impl Hoist {
                     "(pull request from a fork)",
                     format!("fork:{}#{}:{app_name}", change.repo, change.number),
                 );
-                let refusal = super::Outcome::new(
+                let refusal = Outcome::new(
                     "refused",
                     format!(
                         "Review apps of {app_name} ({}) are not deployed for pull requests from forks: their code would run with the environment's secrets. \
@@ -146,8 +174,7 @@ impl Hoist {
                     format!("pr:{key}:{app_name}:{target}"),
                     implied_by(change, app_name),
                 );
-                self.handle_command(inbound, Command::Deploy(request))
-                    .await?;
+                self.deploy_automatically(inbound, request).await?;
             }
         }
         Ok(())
@@ -194,9 +221,7 @@ impl Hoist {
                     format!("remove:{key}:{app_name}:{}", target.name),
                     implied_by(change, app_name),
                 );
-                let outcome = self
-                    .handle_command(inbound, Command::Deploy(request))
-                    .await?;
+                let outcome = self.deploy_automatically(inbound, request).await?;
                 if outcome.kind != "deployed" {
                     continue;
                 }
@@ -223,6 +248,167 @@ impl Hoist {
             }
         }
         Ok(())
+    }
+
+    /// Runs an automatic deployment; one that meets pending checks is
+    /// kept to deploy when they pass.
+    async fn deploy_automatically(
+        &self,
+        inbound: Inbound,
+        request: DeployRequest,
+    ) -> anyhow::Result<Outcome> {
+        let waiting = WaitingDeploy {
+            origin: inbound.origin.clone(),
+            text: inbound.text.clone(),
+            request_key: inbound.request_key.clone(),
+            implied: inbound.implied.clone(),
+            request: request.clone(),
+            sha: None,
+            checks: Vec::new(),
+            attempt: 0,
+        };
+        let outcome = self
+            .handle_command(inbound, Command::Deploy(request))
+            .await?;
+        self.keep_if_pending(waiting, &outcome).await?;
+        Ok(outcome)
+    }
+
+    async fn keep_if_pending(
+        &self,
+        mut waiting: WaitingDeploy,
+        outcome: &Outcome,
+    ) -> anyhow::Result<()> {
+        let Some(pending) = &outcome.pending else {
+            return Ok(());
+        };
+        waiting.sha = Some(pending.sha.clone());
+        waiting.checks = pending.checks.clone();
+        self.store
+            .wait_for_checks(
+                &pending.repo,
+                &pending.sha,
+                &waiting.request_key,
+                &serde_json::to_value(&waiting)?,
+                Timestamp::now(),
+            )
+            .await
+    }
+
+    /// Looks again at the deployments waiting for a commit's checks (a
+    /// status or check suite changed on it), or with `None` at every one
+    /// (the watch's round, for events missed). Returns how many.
+    pub async fn recheck_waiting(
+        &self,
+        commit: Option<(&RepoName, &Sha)>,
+    ) -> anyhow::Result<usize> {
+        let now = Timestamp::now();
+        let items = self
+            .store
+            .claim_waiting(commit, now, now + WAITING_LEASE, WAITING_PER_ROUND)
+            .await?;
+        for item in &items {
+            if let Err(error) = self.recheck(item).await {
+                // Released by its lease: looked at again next round.
+                tracing::warn!(
+                    id = item.id,
+                    error = format!("{error:#}"),
+                    "cannot look at a waiting deployment"
+                );
+            }
+        }
+        Ok(items.len())
+    }
+
+    /// Deploys a waiting deployment whose checks passed, tells why one
+    /// will not deploy (a check failed, or it waited too long), or keeps
+    /// it waiting.
+    async fn recheck(&self, item: &WaitingItem) -> anyhow::Result<()> {
+        let mut waiting: WaitingDeploy = serde_json::from_value(item.body.clone())
+            .context("an unreadable waiting deployment")?;
+        let (Some(repo), Some(git_ref)) =
+            (self.waiting_repo(&waiting), waiting.request.git_ref.clone())
+        else {
+            self.store.stop_waiting(item.id).await?;
+            return Ok(());
+        };
+        let inbound = |suffix: &str| Inbound {
+            implied: waiting.implied.clone(),
+            automatic: true,
+            ..Inbound::typed(
+                waiting.origin.clone(),
+                waiting.text.clone(),
+                format!("{}:{suffix}", waiting.request_key),
+            )
+        };
+        let max_age = SignedDuration::from_secs(
+            i64::try_from(self.config.watch.max_age_secs).unwrap_or(i64::MAX),
+        );
+        if Timestamp::now().duration_since(item.created_at) > max_age {
+            let gave_up = Outcome::new(
+                "refused",
+                format!(
+                    "Not deployed: {} were still not done after {} h, so I stopped waiting for them. Deploy it by hand when they pass.",
+                    waiting.checks.join(", "),
+                    max_age.as_hours()
+                ),
+            );
+            self.conclude(&inbound("gave-up"), gave_up).await?;
+            return self.store.stop_waiting(item.id).await;
+        }
+        // The ref moved on (or went): a newer push deploys, not this one.
+        let now_at = self.forge.resolve_ref(&repo, &git_ref).await.ok();
+        let Some(sha) = now_at.filter(|sha| Some(sha) == waiting.sha.as_ref()) else {
+            tracing::info!(%repo, %git_ref, "stopped waiting: the ref moved on");
+            return self.store.stop_waiting(item.id).await;
+        };
+        let checks = self
+            .forge
+            .commit_checks(&repo, &sha)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let state = |name: &String| checks.iter().find(|c| &c.name == name).map(|c| c.state);
+        let failed: Vec<&String> = waiting
+            .checks
+            .iter()
+            .filter(|name| matches!(state(name), Some(CheckState::Failure | CheckState::Error)))
+            .collect();
+        if !failed.is_empty() {
+            let refusal = Outcome::new(
+                "refused",
+                format!(
+                    "Not deployed: {} failed on {git_ref}.",
+                    failed
+                        .iter()
+                        .map(|n| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            );
+            self.conclude(&inbound("failed"), refusal).await?;
+            return self.store.stop_waiting(item.id).await;
+        }
+        if waiting
+            .checks
+            .iter()
+            .any(|name| state(name) != Some(CheckState::Success))
+        {
+            return self.store.keep_waiting(item.id).await;
+        }
+        waiting.attempt += 1;
+        let outcome = self
+            .handle_command(
+                inbound(&format!("after-checks:{}", waiting.attempt)),
+                Command::Deploy(waiting.request.clone()),
+            )
+            .await?;
+        self.store.stop_waiting(item.id).await?;
+        self.keep_if_pending(waiting, &outcome).await
+    }
+
+    fn waiting_repo(&self, waiting: &WaitingDeploy) -> Option<RepoName> {
+        let app = waiting.request.app.as_deref()?;
+        Some(self.config.app(app)?.repo.clone())
     }
 
     /// The deployments to `environment` that are still live: not marked

@@ -7,13 +7,13 @@ use serde_json::{Map, Value, json};
 use crate::app::Hoist;
 use crate::chat::{DeploymentCard, Inbound};
 use crate::command::{self, DeployRequest};
-use crate::domain::{AppName, Sha};
+use crate::domain::{AppName, RepoName, Sha};
 use crate::forge::{Check, CheckState, ForgeError, NewDeployment};
 use crate::policy::{RenderedTarget, TemplateVars};
 use crate::relay::card_key;
 use crate::store::{DeploymentKey, DeploymentRecord};
 
-use super::Outcome;
+use super::{Outcome, PendingChecks};
 
 /// The task of a deployment that shuts a transient environment down
 /// (Deliverybot's removal deployments).
@@ -128,7 +128,16 @@ impl Hoist {
             .forge
             .create_deployment(&repo, &deployment)
             .await
-            .map_err(|e| forge_refusal(&e))?;
+            .map_err(|e| match e {
+                // Nobody typed it, so nobody would type it again: it waits.
+                ForgeError::ChecksFailed { checks }
+                    if inbound.automatic
+                        && checks.iter().all(|c| c.state == CheckState::Pending) =>
+                {
+                    waiting_for(&repo, &sha, &checks, &what)
+                }
+                other => forge_refusal(&other),
+            })?;
         let record = DeploymentRecord {
             key: DeploymentKey {
                 forge: self.forge.kind().to_owned(),
@@ -221,7 +230,7 @@ impl Hoist {
 
     async fn dry_run(
         &self,
-        repo: &crate::domain::RepoName,
+        repo: &RepoName,
         sha: &Sha,
         deployment: &NewDeployment,
         what: &str,
@@ -351,6 +360,25 @@ fn describe(checks: &[Check]) -> String {
         .map(|c| format!("{} {}", c.name, c.state.as_str()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// An automatic deployment that met pending checks: it deploys when they
+/// pass.
+fn waiting_for(repo: &RepoName, sha: &Sha, checks: &[Check], what: &str) -> Outcome {
+    Outcome {
+        pending: Some(Box::new(PendingChecks {
+            repo: repo.clone(),
+            sha: sha.clone(),
+            checks: checks.iter().map(|check| check.name.clone()).collect(),
+        })),
+        ..Outcome::new(
+            "waiting",
+            format!(
+                "Waiting for {} before deploying {what}: it deploys when they pass.",
+                describe(checks)
+            ),
+        )
+    }
 }
 
 fn forge_refusal(error: &ForgeError) -> Outcome {

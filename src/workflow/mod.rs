@@ -19,19 +19,30 @@ use jiff::Timestamp;
 use crate::app::Hoist;
 use crate::chat::{DeploymentCard, Inbound, Reaction, Reply};
 use crate::command::{self, Command};
-use crate::domain::Origin;
+use crate::domain::{Origin, RepoName, Sha};
 use crate::store::AuditEntry;
 
 /// What a command came to, for the audit log and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// `deployed`, `noop`, `answered`, `invalid`, `refused`, `error`.
+    /// `deployed`, `noop`, `answered`, `invalid`, `refused`, `error`, or
+    /// `waiting` (an automatic deployment whose checks are pending).
     pub kind: &'static str,
     /// The reply sent (or its gist): the audit log's detail.
     pub detail: String,
     /// The deployment created, for platforms that show one message per
     /// deployment.
     pub card: Option<Box<DeploymentCard>>,
+    /// What a `waiting` deployment waits for.
+    pub pending: Option<Box<PendingChecks>>,
+}
+
+/// The checks an automatic deployment found pending on its commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingChecks {
+    pub repo: RepoName,
+    pub sha: Sha,
+    pub checks: Vec<String>,
 }
 
 impl Outcome {
@@ -40,6 +51,7 @@ impl Outcome {
             kind,
             detail: detail.into(),
             card: None,
+            pending: None,
         }
     }
 }

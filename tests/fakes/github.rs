@@ -252,6 +252,7 @@ impl FakeGitHub {
         statuses.push((context.to_owned(), state.to_owned()));
     }
 
+    /// Sets the check run `name` of a commit (replacing one of that name).
     pub fn set_check_run(
         &self,
         repo: &str,
@@ -262,7 +263,9 @@ impl FakeGitHub {
     ) {
         let mut model = self.model();
         let entry = model.repos.get_mut(&repo.to_lowercase()).unwrap();
-        entry.check_runs.entry(sha.to_owned()).or_default().push((
+        let runs = entry.check_runs.entry(sha.to_owned()).or_default();
+        runs.retain(|(run, _, _)| run != name);
+        runs.push((
             name.to_owned(),
             status.to_owned(),
             conclusion.map(str::to_owned),

@@ -25,6 +25,8 @@ pub const COMMENT_FIXTURE: &str =
     include_str!("../fixtures/github/issue_comment.created.issue.json");
 pub const PULL_REQUEST_FIXTURE: &str = include_str!("../fixtures/github/pull_request.closed.json");
 pub const PUSH_FIXTURE: &str = include_str!("../fixtures/github/push.json");
+pub const COMMIT_STATUS_FIXTURE: &str = include_str!("../fixtures/github/status.json");
+pub const CHECK_SUITE_FIXTURE: &str = include_str!("../fixtures/github/check_suite.completed.json");
 
 pub struct Serving {
     pub dir: tempfile::TempDir,
@@ -280,6 +282,32 @@ impl Serving {
         event["repository"]["full_name"] = json!("acme/api");
         event["sender"]["login"] = json!("ada-gh");
         self.github_event("pull_request", delivery, &event).await
+    }
+
+    /// CI sets status `context` of acme/api's commit `sha` to `state`, at
+    /// the fake GitHub and by webhook.
+    pub async fn commit_status(
+        &self,
+        sha: &str,
+        context: &str,
+        state: &str,
+        delivery: &str,
+    ) -> u16 {
+        self.github.set_status("acme/api", sha, context, state);
+        let mut event: Value = serde_json::from_str(COMMIT_STATUS_FIXTURE).unwrap();
+        event["sha"] = json!(sha);
+        event["context"] = json!(context);
+        event["state"] = json!(state);
+        event["repository"]["full_name"] = json!("acme/api");
+        self.github_event("status", delivery, &event).await
+    }
+
+    /// A check suite of acme/api's commit `sha` completed.
+    pub async fn check_suite_completed(&self, sha: &str, delivery: &str) -> u16 {
+        let mut event: Value = serde_json::from_str(CHECK_SUITE_FIXTURE).unwrap();
+        event["check_suite"]["head_sha"] = json!(sha);
+        event["repository"]["full_name"] = json!("acme/api");
+        self.github_event("check_suite", delivery, &event).await
     }
 
     /// ada pushes `sha` to `git_ref` (in full: `refs/heads/main`).

@@ -42,8 +42,14 @@ pub fn verify_signature(
 
 /// The events hoist stores and handles; others are acknowledged and
 /// dropped. (`commands/github-app.json` subscribes to these.)
-pub const HANDLED_EVENTS: [&str; 4] =
-    ["deployment_status", "issue_comment", "pull_request", "push"];
+pub const HANDLED_EVENTS: [&str; 6] = [
+    "check_suite",
+    "deployment_status",
+    "issue_comment",
+    "pull_request",
+    "push",
+    "status",
+];
 
 pub fn is_handled(event: &str) -> bool {
     HANDLED_EVENTS.contains(&event)
@@ -89,6 +95,19 @@ impl Repository {
 #[derive(Debug, Deserialize)]
 struct Sender {
     login: String,
+}
+
+/// `status` (with `sha`) or `check_suite` (with `check_suite.head_sha`).
+#[derive(Debug, Deserialize)]
+struct ChecksEvent {
+    sha: Option<String>,
+    check_suite: Option<CheckSuite>,
+    repository: Repository,
+}
+
+#[derive(Debug, Deserialize)]
+struct CheckSuite {
+    head_sha: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -185,6 +204,18 @@ pub fn parse_event(event: &str, body: &str) -> Result<ForgeEvent, String> {
                 repo,
                 sender: parsed.sender.login,
             }))
+        }
+        "status" | "check_suite" => {
+            let parsed: ChecksEvent =
+                serde_json::from_str(body).map_err(|e| format!("not a {event} event: {e}"))?;
+            let sha = parsed
+                .sha
+                .or(parsed.check_suite.map(|suite| suite.head_sha))
+                .ok_or_else(|| format!("a {event} event without a commit"))?;
+            Ok(ForgeEvent::ChecksChanged {
+                repo: parsed.repository.name()?,
+                sha: Sha::new(&sha).ok_or_else(|| format!("bad commit sha `{sha}`"))?,
+            })
         }
         other => Err(format!("hoist does not handle `{other}` events")),
     }
