@@ -24,6 +24,10 @@ use crate::workflow::Outcome;
 
 /// The permission a commenter needs for any command.
 const NEEDED: Permission = Permission::Write;
+/// Ends every comment hoist writes, unseen: with a token, hoist comments
+/// as a person, not a bot, and must still never read its own words as a
+/// command.
+const MARK: &str = "<!-- hoist -->";
 
 /// An `issue_comment` webhook, as much as hoist reads.
 #[derive(Debug, Deserialize)]
@@ -86,7 +90,7 @@ impl CommentEvent {
         if self.action != "created" || self.issue.pull_request.is_none() || by_bot {
             return None;
         }
-        let body = self.comment.body.as_deref()?;
+        let body = self.comment.body.as_deref().filter(|b| !b.contains(MARK))?;
         let parsed = command::parse_comment(body)?;
         Some(CommentCommand {
             repo: self.repository.full_name.parse().ok()?,
@@ -168,16 +172,6 @@ impl Hoist {
         inbound: &mut Inbound,
     ) -> Result<Command, Outcome> {
         let repo = &request.repo;
-        let Some(app) = self.config.app_for_repo(repo) else {
-            return Err(Outcome::new(
-                "invalid",
-                format!(
-                    "No app in hoist.toml deploys {repo}: an operator adds one under [apps] with `repo = \"{repo}\"`."
-                ),
-            ));
-        };
-        inbound.implied.app = Some(app.to_owned());
-        inbound.implied.pull_request = Some(request.number);
         let permission = github.permission(repo, &request.login).await.map_err(|e| {
             Outcome::new(
                 "error",
@@ -195,6 +189,16 @@ impl Hoist {
                 ),
             ));
         }
+        let Some(app) = self.config.app_for_repo(repo) else {
+            return Err(Outcome::new(
+                "invalid",
+                format!(
+                    "No app in hoist.toml deploys {repo}: an operator adds one under [apps] with `repo = \"{repo}\"`."
+                ),
+            ));
+        };
+        inbound.implied.app = Some(app.to_owned());
+        inbound.implied.pull_request = Some(request.number);
         let command = request
             .parsed
             .clone()
@@ -307,13 +311,25 @@ impl ChatAdapter for PrCommentAdapter {
         let Some(card) = &reply.card else {
             if !reply.text.is_empty() {
                 self.github
-                    .create_comment(&repo, number, &reply.text)
+                    .create_comment(&repo, number, &marked(&reply.text))
                     .await
                     .map_err(refusal)?;
             }
             return Ok(None);
         };
-        let body = card_comment(card, &reply.text);
+        // The end's reaction first: it is idempotent, and a retry after
+        // a comment was posted must not post it again.
+        match card.status {
+            Some(DeploymentState::Success) => {
+                self.react(&repo, command_comment, Reaction::Rocket).await?;
+            }
+            Some(DeploymentState::Failure | DeploymentState::Error) => {
+                self.react(&repo, command_comment, Reaction::Confused)
+                    .await?;
+            }
+            _ => {}
+        }
+        let body = marked(&card_comment(card, &reply.text));
         let edit = card_message
             .filter(|_| !card.first)
             .and_then(|id| id.parse::<u64>().ok());
@@ -329,24 +345,17 @@ impl ChatAdapter for PrCommentAdapter {
             return post_card().await;
         };
         match self.github.update_comment(&repo, comment, &body).await {
-            Ok(()) => {}
+            Ok(()) => Ok(None),
             // Someone deleted hoist's comment: post it anew, and edit
             // that one from now on.
-            Err(ForgeError::NotFound { .. }) => return post_card().await,
-            Err(error) => return Err(refusal(error)),
+            Err(ForgeError::NotFound { .. }) => post_card().await,
+            Err(error) => Err(refusal(error)),
         }
-        match card.status {
-            Some(DeploymentState::Success) => {
-                self.react(&repo, command_comment, Reaction::Rocket).await?;
-            }
-            Some(DeploymentState::Failure | DeploymentState::Error) => {
-                self.react(&repo, command_comment, Reaction::Confused)
-                    .await?;
-            }
-            _ => {}
-        }
-        Ok(None)
     }
+}
+
+fn marked(text: &str) -> String {
+    format!("{text}\n\n{MARK}")
 }
 
 fn reaction_name(reaction: Reaction) -> &'static str {
@@ -417,6 +426,12 @@ mod tests {
     fn quotes_code_issues_edits_and_bots_are_not_commands() {
         let fixture: serde_json::Value = serde_json::from_str(FIXTURE).unwrap();
         assert_eq!(command_in(&fixture), None, "a plain issue");
+        let own = format!("Deploying api main to staging\n.deploy to staging\n\n{MARK}");
+        assert_eq!(
+            command_in(&on_pull_request(&own)),
+            None,
+            "hoist's own comment"
+        );
         for quoted in [
             "> .deploy to staging",
             "```\n.deploy to staging\n```",

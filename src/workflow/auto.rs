@@ -411,8 +411,8 @@ impl Hoist {
         Some(self.config.app(app)?.repo.clone())
     }
 
-    /// The deployments to `environment` that are still live: not marked
-    /// inactive, and not removals themselves.
+    /// The deployments of this pull request's head to `environment` that
+    /// are still live: not marked inactive, and not removals themselves.
     async fn live_deployments(
         &self,
         change: &PullRequestChange,
@@ -428,9 +428,18 @@ impl Hoist {
             .list_deployments(&change.repo, &filter)
             .await
             .map_err(|e| anyhow::anyhow!("cannot list the deployments to {environment}: {e}"))?;
+        // Of this pull request's head only: an environment a target does
+        // not name per pull request (no `${{ pr }}`) is shared, and another
+        // pull request's deployment there is not this one's to remove.
+        let of_this_head = |d: &Deployment| {
+            d.git_ref == change.head_ref
+                || d.git_ref == change.head_sha.as_str()
+                || d.sha == change.head_sha
+        };
         Ok(deployments
             .into_iter()
             .filter(|d| d.task != REMOVE_TASK && d.state != Some(DeploymentState::Inactive))
+            .filter(of_this_head)
             .collect())
     }
 
