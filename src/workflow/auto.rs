@@ -357,7 +357,12 @@ impl Hoist {
             return self.store.stop_waiting(item.id).await;
         }
         // The ref moved on (or went): a newer push deploys, not this one.
-        let now_at = self.forge.resolve_ref(&repo, &git_ref).await.ok();
+        // GitHub failing is no answer: looked at again when the lease ends.
+        let now_at = match self.forge.resolve_ref(&repo, &git_ref).await {
+            Ok(sha) => Some(sha),
+            Err(ForgeError::NotFound { .. }) => None,
+            Err(error) => anyhow::bail!("cannot resolve {git_ref}: {error}"),
+        };
         let Some(sha) = now_at.filter(|sha| Some(sha) == waiting.sha.as_ref()) else {
             tracing::info!(%repo, %git_ref, "stopped waiting: the ref moved on");
             return self.store.stop_waiting(item.id).await;
@@ -402,8 +407,11 @@ impl Hoist {
                 Command::Deploy(waiting.request.clone()),
             )
             .await?;
-        self.store.stop_waiting(item.id).await?;
-        self.keep_if_pending(waiting, &outcome).await
+        // A check that appeared since: waiting again, from the same time.
+        match outcome.pending {
+            Some(_) => self.keep_if_pending(waiting, &outcome).await,
+            None => self.store.stop_waiting(item.id).await,
+        }
     }
 
     fn waiting_repo(&self, waiting: &WaitingDeploy) -> Option<RepoName> {
