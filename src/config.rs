@@ -158,9 +158,14 @@ impl Default for SlackConfig {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscordConfig {
+    /// Discord's REST API base, ending in `/api/v10` (or a fake's).
     pub api_url: String,
     pub bot_token: Option<SecretString>,
+    /// The application's public key (hex), from the Developer Portal:
+    /// interactions are checked against it.
     pub public_key: Option<String>,
+    /// The application's id, for `hoist discord register`.
+    pub application_id: Option<String>,
 }
 
 impl Default for DiscordConfig {
@@ -169,6 +174,7 @@ impl Default for DiscordConfig {
             api_url: "https://discord.com/api/v10".into(),
             bot_token: None,
             public_key: None,
+            application_id: None,
         }
     }
 }

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use hoist::app::Hoist;
 use hoist::chat::ChatAdapter;
+use hoist::chat::discord::{self as discord_chat, DiscordAdapter};
 use hoist::chat::pr_comment::PrCommentAdapter;
 use hoist::chat::slack::SlackAdapter;
 use hoist::config::Config;
@@ -55,10 +56,27 @@ enum Commands {
         #[arg(long)]
         retry_all: bool,
     },
+    /// Discord: `hoist discord register` puts hoist's slash commands on Discord.
+    Discord {
+        #[command(subcommand)]
+        command: DiscordCommand,
+    },
     /// Validate a deploy.yml; errors are printed as file:line:col: message.
     Check {
         /// Defaults to .github/deploy.yml.
         file: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DiscordCommand {
+    /// Register /deploy, /deploys, /where and /hoist (commands/discord-commands.json).
+    Register {
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only in this server (shows at once); without it, in every server.
+        #[arg(long, value_name = "GUILD_ID")]
+        guild: Option<String>,
     },
 }
 
@@ -132,8 +150,29 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             retry,
             retry_all,
         } => outbox(load_config(config.as_deref())?, retry, retry_all).await,
+        Commands::Discord {
+            command: DiscordCommand::Register { config, guild },
+        } => register_discord(load_config(config.as_deref())?, guild.as_deref()).await,
         Commands::Check { file } => check(file.as_deref()),
     }
+}
+
+/// `hoist discord register`: needs the bot token and the application id.
+async fn register_discord(config: Config, guild: Option<&str>) -> anyhow::Result<()> {
+    let discord = &config.discord;
+    let (Some(token), Some(application)) = (&discord.bot_token, &discord.application_id) else {
+        anyhow::bail!(
+            "discord.bot_token and discord.application_id must be set to register commands"
+        );
+    };
+    let names =
+        discord_chat::register_commands(&discord.api_url, token, application, guild).await?;
+    let scope = guild.map_or_else(
+        || "every server".to_owned(),
+        |guild| format!("server {guild}"),
+    );
+    println!("Registered /{} in {scope}.", names.join(", /"));
+    Ok(())
 }
 
 /// `hoist outbox`: the dead letters, and retrying them. Talks to the store
@@ -185,6 +224,11 @@ fn chat_adapters(hoist: &Hoist) -> anyhow::Result<Vec<Arc<dyn ChatAdapter>>> {
     let mut adapters: Vec<Arc<dyn ChatAdapter>> = Vec::new();
     if let Some(github) = &hoist.github {
         adapters.push(Arc::new(PrCommentAdapter::new(Arc::clone(github))));
+    }
+    if let Some(token) = &config.discord.bot_token {
+        let discord = DiscordAdapter::new(&config.discord.api_url, token)
+            .context("discord: cannot set up the REST client")?;
+        adapters.push(Arc::new(discord));
     }
     if let Some(token) = &config.slack.bot_token {
         let slack = SlackAdapter::new(&config.slack.api_url, token)

@@ -11,6 +11,7 @@ use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
 use crate::app::Hoist;
+use crate::chat::discord::{self, Interaction};
 use crate::chat::slack::{self, ButtonPress, EventEnvelope, SlashCommand};
 use crate::domain::{DeploymentId, RepoName};
 use crate::forge::github::webhook;
@@ -29,6 +30,7 @@ pub fn router(hoist: Arc<Hoist>) -> Router {
         .route("/slack/commands", post(slack_command))
         .route("/slack/events", post(slack_event))
         .route("/slack/interactions", post(slack_interaction))
+        .route("/discord/interactions", post(discord_interaction))
         .route(
             "/deployments/{forge}/{owner}/{repo}/{id}/log",
             get(deployment_log),
@@ -228,6 +230,53 @@ async fn slack_command(
         "text": format!("Working on `{}`…", command.command_text()),
     });
     store_then(&hoist, stored, &body, |_| axum::Json(ack).into_response()).await
+}
+
+/// A Discord interaction: checked (Ed25519), and PING answered; a command
+/// or button stored under its interaction id and deferred (Discord
+/// allows three seconds); one whose options make no command answered at
+/// once, for the asker alone, and not stored.
+async fn discord_interaction(
+    State(hoist): State<Arc<Hoist>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    let Some(public_key) = &hoist.config.discord.public_key else {
+        return text(
+            StatusCode::UNAUTHORIZED,
+            "hoist has no discord.public_key, so it accepts no Discord interactions",
+        );
+    };
+    let now = jiff::Timestamp::now().as_second();
+    if let Err(error) = discord::verify_signature(
+        public_key,
+        header("x-signature-ed25519"),
+        header("x-signature-timestamp"),
+        &body,
+        now,
+    ) {
+        return text(StatusCode::UNAUTHORIZED, &error.to_string());
+    }
+    let interaction = match Interaction::parse(&body) {
+        Ok(interaction) => interaction,
+        Err(error) => return text(StatusCode::BAD_REQUEST, &error),
+    };
+    let request = interaction.request(&hoist.config.users);
+    let answer = axum::Json(discord::immediate_answer(&interaction, &request));
+    if !matches!(
+        request,
+        discord::Request::Command(..) | discord::Request::Cancel { .. }
+    ) {
+        return answer.into_response();
+    }
+    let stored = ToStore {
+        source: "discord",
+        key: &interaction.id,
+        event: "interaction",
+        what: "the interaction; please try again",
+    };
+    store_then(&hoist, stored, &body, |_| answer.into_response()).await
 }
 
 /// A request to keep in the inbox: who sent it, under which key, what.

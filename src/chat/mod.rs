@@ -1,6 +1,7 @@
 //! Chat adapters: each turns a platform's events into [`Inbound`] and
 //! delivers [`Reply`] back. The core sees only these two types.
 
+pub mod discord;
 pub mod pr_comment;
 pub mod shell;
 pub mod slack;
@@ -8,6 +9,20 @@ pub mod slack;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{DeploymentState, Origin};
+
+/// The replay window of signed requests: Slack's five minutes, and
+/// Discord's by choice (it publishes none; interaction ids are unique, so
+/// a replay inside the window is stored once).
+const MAX_CLOCK_SKEW_SECS: i64 = 5 * 60;
+
+/// Whether a signed request's timestamp (unix seconds) is within the
+/// replay window of `now`.
+fn is_fresh(timestamp: &str, now: i64) -> bool {
+    timestamp
+        .trim()
+        .parse::<i64>()
+        .is_ok_and(|sent_at| (now - sent_at).abs() <= MAX_CLOCK_SKEW_SECS)
+}
 
 /// A command someone typed, already authenticated by its adapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +38,23 @@ pub struct Inbound {
     /// Started by an event (a push, a pull request opened), not typed:
     /// there is nobody to answer privately, so every answer is public.
     pub automatic: bool,
+    /// How the platform lets hoist answer this one request (a Discord
+    /// interaction's token), carried to the answer's [`Reply`].
+    pub answer_handle: Option<AnswerHandle>,
+}
+
+/// A platform's short-lived credential for answering one request (a
+/// Discord interaction's token, for 15 minutes). It stays in hoist's
+/// store with the reply and is never put in a deployment's payload,
+/// which everyone who can read the repository sees.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AnswerHandle(pub String);
+
+impl std::fmt::Debug for AnswerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AnswerHandle([REDACTED])")
+    }
 }
 
 impl Inbound {
@@ -34,6 +66,7 @@ impl Inbound {
             request_key: request_key.into(),
             implied: Implied::default(),
             automatic: false,
+            answer_handle: None,
         }
     }
 }
@@ -66,6 +99,9 @@ pub struct Reply {
     /// on platforms that have them; the others skip it.
     #[serde(default)]
     pub reaction: Option<Reaction>,
+    /// The request's own way to be answered, for the answer to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer_handle: Option<AnswerHandle>,
 }
 
 impl Reply {
@@ -77,6 +113,7 @@ impl Reply {
             only_asker,
             card: None,
             reaction: None,
+            answer_handle: None,
         }
     }
 }

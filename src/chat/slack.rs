@@ -21,9 +21,6 @@ use super::{ChatAdapter, DeliveryError, DeploymentCard, Inbound, Reply};
 use crate::command;
 use crate::domain::{Actor, Origin, Platform};
 
-/// Slack's replay window: a request older (or newer) than this is refused.
-const MAX_CLOCK_SKEW_SECS: i64 = 5 * 60;
-
 /// Why a request was refused (all answered 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -52,11 +49,7 @@ pub fn verify_signature(
     let (Some(signature), Some(timestamp)) = (signature, timestamp) else {
         return Err(SignatureError::Missing);
     };
-    let sent_at: i64 = timestamp
-        .trim()
-        .parse()
-        .map_err(|_| SignatureError::Stale)?;
-    if (now - sent_at).abs() > MAX_CLOCK_SKEW_SECS {
+    if !super::is_fresh(timestamp, now) {
         return Err(SignatureError::Stale);
     }
     let expected = signature

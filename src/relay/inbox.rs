@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Hoist;
+use crate::chat::discord::{self, Interaction};
 use crate::chat::slack::{ButtonPress, ButtonRequest, EventEnvelope, SlashCommand};
 use crate::domain::RepoName;
 use crate::forge::github::webhook;
@@ -188,6 +189,24 @@ impl Hoist {
                     .await
                     .map(drop)
                     .map_err(Handling::Retry)
+            }
+            ("discord", "interaction") => {
+                let interaction =
+                    Interaction::parse(item.body.as_bytes()).map_err(Handling::Dropped)?;
+                match interaction.request(&self.config.users) {
+                    discord::Request::Command(parsed) => self
+                        .handle_command(parsed.0, parsed.1)
+                        .await
+                        .map(drop)
+                        .map_err(Handling::Retry),
+                    discord::Request::Cancel { card_key, origin } => self
+                        .cancel(&card_key, &origin)
+                        .await
+                        .map_err(Handling::Retry),
+                    _ => Err(Handling::Dropped(
+                        "not a command or button of hoist's".into(),
+                    )),
+                }
             }
             (source, event) => Err(Handling::Dropped(format!(
                 "no handler for {source} `{event}`"

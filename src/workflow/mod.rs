@@ -107,6 +107,7 @@ impl Hoist {
         let reply = Reply {
             card: outcome.card.as_deref().cloned(),
             reaction: (refused && inbound.origin.message.is_some()).then_some(Reaction::Confused),
+            answer_handle: inbound.answer_handle.clone(),
             ..Reply::text(inbound.origin.clone(), outcome.detail.clone(), only_asker)
         };
         self.reply(&reply, Some(&format!("answer:{}", inbound.request_key)))

@@ -167,12 +167,12 @@ impl FakeGitHub {
             next_id: 1000,
             ..Model::default()
         }));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let app = Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&model));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let address = super::listen(
+            Router::new()
+                .fallback(handle)
+                .with_state(Arc::clone(&model)),
+        )
+        .await;
         Self { address, model }
     }
 

@@ -52,12 +52,12 @@ pub struct FakeSlack {
 impl FakeSlack {
     pub async fn start() -> Self {
         let model = Arc::new(Mutex::new(Model::default()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap();
-        let app = Router::new()
-            .route("/api/{method}", post(method))
-            .with_state(Arc::clone(&model));
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let address = super::listen(
+            Router::new()
+                .route("/api/{method}", post(method))
+                .with_state(Arc::clone(&model)),
+        )
+        .await;
         Self { address, model }
     }
 

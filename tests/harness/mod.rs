@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use crate::fakes::discord::{self, FakeDiscord};
 use crate::fakes::github::{FakeGitHub, TOKEN};
 use crate::fakes::slack::{BOT_TOKEN, FakeSlack};
 use crate::support::http;
@@ -25,6 +26,8 @@ pub const COMMENT_FIXTURE: &str =
     include_str!("../fixtures/github/issue_comment.created.issue.json");
 pub const PULL_REQUEST_FIXTURE: &str = include_str!("../fixtures/github/pull_request.closed.json");
 pub const PUSH_FIXTURE: &str = include_str!("../fixtures/github/push.json");
+pub const DISCORD_COMMAND_FIXTURE: &str =
+    include_str!("../fixtures/discord/interaction.application_command.discord-docs.json");
 pub const COMMIT_STATUS_FIXTURE: &str = include_str!("../fixtures/github/status.json");
 pub const CHECK_SUITE_FIXTURE: &str = include_str!("../fixtures/github/check_suite.completed.json");
 
@@ -32,6 +35,7 @@ pub struct Serving {
     pub dir: tempfile::TempDir,
     pub github: FakeGitHub,
     pub slack: FakeSlack,
+    pub discord: FakeDiscord,
     pub address: SocketAddr,
     pub process: tokio::process::Child,
 }
@@ -56,6 +60,7 @@ pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
         "staging:\n  required_contexts: []\n",
     );
     let slack = FakeSlack::start().await;
+    let discord = FakeDiscord::start().await;
     let dir = tempfile::tempdir().unwrap();
     // A free port for hoist: bind, read, release.
     let address = std::net::TcpListener::bind("127.0.0.1:0")
@@ -69,10 +74,14 @@ pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
             "[server]\nlisten = \"{address}\"\npublic_url = \"http://{address}\"\n\
              [store]\nurl = \"sqlite://{db}\"\n[forge]\nkind = \"github\"\n\
              [github]\napi_url = \"{github}\"\n[slack]\napi_url = \"{slack}\"\n\
-             [users]\nU0ADA = \"ada-gh\"\n[apps.api]\nrepo = \"acme/api\"\n{extra}",
+             [discord]\napi_url = \"{discord_api}\"\npublic_key = \"{public_key}\"\napplication_id = \"{application}\"\n\
+             [users]\nU0ADA = \"ada-gh\"\n53908232506183680 = \"mason-gh\"\n[apps.api]\nrepo = \"acme/api\"\n{extra}",
             db = dir.path().join("hoist.db").display(),
             github = github.url(),
             slack = slack.api_url(),
+            discord_api = discord.api_url(),
+            public_key = discord::public_key_hex(),
+            application = discord::APPLICATION_ID,
         ),
     )
     .unwrap();
@@ -81,6 +90,7 @@ pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
         dir,
         github,
         slack,
+        discord,
         address,
         process,
     }
@@ -106,6 +116,7 @@ pub async fn start_hoist_with(
         .env("HOIST_GITHUB__WEBHOOK_SECRET", WEBHOOK_SECRET)
         .env("HOIST_SLACK__BOT_TOKEN", BOT_TOKEN)
         .env("HOIST_SLACK__SIGNING_SECRET", SIGNING_SECRET)
+        .env("HOIST_DISCORD__BOT_TOKEN", discord::BOT_TOKEN)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -118,6 +129,19 @@ pub async fn start_hoist_with(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("hoist serve did not listen on {address}");
+}
+
+/// Discord's documented slash command interaction, as `/{name}` with
+/// `options` (`[{"name": "app", "type": 3, "value": "api"}]`), by Mason
+/// (Discord user 53908232506183680) in channel 645027906669510667.
+pub fn discord_command(id: &str, token: &str, name: &str, options: Value) -> Value {
+    let mut interaction: Value = serde_json::from_str(DISCORD_COMMAND_FIXTURE).unwrap();
+    interaction["id"] = json!(id);
+    interaction["token"] = json!(token);
+    interaction["application_id"] = json!(discord::APPLICATION_ID);
+    interaction["data"]["name"] = json!(name);
+    interaction["data"]["options"] = options;
+    interaction
 }
 
 /// An `issue_comment` by `login` on acme/api's pull request `number`.
@@ -207,6 +231,27 @@ impl Serving {
         ];
         headers.extend_from_slice(extra);
         http(self.address, "POST", path, &headers, body).await
+    }
+
+    /// Posts a Discord interaction, signed as Discord signs, `age` seconds
+    /// ago.
+    pub async fn discord_interaction(&self, interaction: &Value, age: i64) -> (u16, String) {
+        let body = serde_json::to_vec(interaction).unwrap();
+        let timestamp = (jiff::Timestamp::now().as_second() - age).to_string();
+        let signature = discord::sign(&timestamp, &body);
+        let headers = [
+            ("X-Signature-Ed25519", signature.as_str()),
+            ("X-Signature-Timestamp", timestamp.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        http(
+            self.address,
+            "POST",
+            "/discord/interactions",
+            &headers,
+            &body,
+        )
+        .await
     }
 
     /// Stored deliveries hoist has handled so far (`/metrics`).

@@ -1,0 +1,716 @@
+//! Discord: application commands in (`POST /discord/interactions`,
+//! Ed25519-signed, stored, deferred at once), answers out through the REST
+//! API: the deferred response edited into the answer, and a deployment's
+//! message edited as its statuses arrive.
+//!
+//! Options are turned into the text command they stand for (`/deploy
+//! app:api environment:staging` is `deploy api to staging`) and parsed by
+//! the one grammar, so Discord means what typing means. A command whose
+//! options do not parse is answered at once, for the asker alone, and
+//! never stored.
+
+use std::time::Duration;
+
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use http::{HeaderMap, Method, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{AnswerHandle, ChatAdapter, DeliveryError, DeploymentCard, Inbound, Reply};
+use crate::command::{self, Command};
+use crate::domain::{Actor, DeploymentState, Origin, Platform};
+
+/// The longest one REST call may take, answer included.
+const REST_TIMEOUT: Duration = Duration::from_secs(10);
+/// No Discord answer hoist reads comes near this.
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+/// The custom id of a deployment's Cancel button: `hoist_cancel:{card key}`.
+pub const CANCEL_PREFIX: &str = "hoist_cancel:";
+/// Interaction types and callback types, as Discord numbers them.
+const PING: u8 = 1;
+const APPLICATION_COMMAND: u8 = 2;
+const MESSAGE_COMPONENT: u8 = 3;
+const EPHEMERAL: u64 = 1 << 6;
+
+/// Why an interaction's signature was refused (all answered 401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    #[error("the X-Signature-Ed25519 or X-Signature-Timestamp header is missing")]
+    Missing,
+    #[error("the request timestamp is more than five minutes away from now")]
+    Stale,
+    #[error("the signature does not match the body")]
+    Mismatch,
+    #[error("discord.public_key is not a hex Ed25519 public key")]
+    BadKey,
+}
+
+/// Checks Discord's signature: Ed25519 over the timestamp followed by the
+/// raw body, under the application's public key (hex); and the timestamp
+/// (unix seconds) within five minutes of `now`.
+pub fn verify_signature(
+    public_key_hex: &str,
+    signature_hex: Option<&str>,
+    timestamp: Option<&str>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureError> {
+    let key: [u8; 32] = hex::decode(public_key_hex.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(SignatureError::BadKey)?;
+    let key = VerifyingKey::from_bytes(&key).map_err(|_| SignatureError::BadKey)?;
+    let (Some(signature_hex), Some(timestamp)) = (signature_hex, timestamp) else {
+        return Err(SignatureError::Missing);
+    };
+    if !super::is_fresh(timestamp, now) {
+        return Err(SignatureError::Stale);
+    }
+    let signature: [u8; 64] = hex::decode(signature_hex.trim())
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(SignatureError::Mismatch)?;
+    let mut message = Vec::with_capacity(timestamp.len() + body.len());
+    message.extend_from_slice(timestamp.as_bytes());
+    message.extend_from_slice(body);
+    key.verify(&message, &Signature::from_bytes(&signature))
+        .map_err(|_| SignatureError::Mismatch)
+}
+
+/// An interaction as Discord posts it (the fields hoist reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Interaction {
+    pub id: String,
+    #[serde(default)]
+    pub application_id: String,
+    #[serde(rename = "type")]
+    pub kind: u8,
+    #[serde(default)]
+    pub token: String,
+    #[serde(default)]
+    pub channel_id: Option<String>,
+    #[serde(default)]
+    data: Option<InteractionData>,
+    /// In a server; `user` in a DM.
+    #[serde(default)]
+    member: Option<Member>,
+    #[serde(default)]
+    user: Option<User>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct InteractionData {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    options: Vec<CommandOption>,
+    /// A button's.
+    #[serde(default)]
+    custom_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct CommandOption {
+    name: String,
+    #[serde(default)]
+    value: Value,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct Member {
+    user: User,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+struct User {
+    id: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    global_name: Option<String>,
+}
+
+/// What an interaction asks of hoist.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Request {
+    /// Discord checking the endpoint: answer PONG.
+    Ping,
+    /// A command, parsed.
+    Command(Box<(Inbound, Command)>),
+    /// A command whose options do not make one: the answer, at once.
+    Invalid(String),
+    /// The Cancel button of a deployment's message.
+    Cancel { card_key: String, origin: Origin },
+    /// Anything else (autocomplete, a modal, a button not hoist's).
+    Other,
+}
+
+impl Interaction {
+    pub fn parse(body: &[u8]) -> Result<Self, String> {
+        serde_json::from_slice(body).map_err(|e| format!("not a Discord interaction: {e}"))
+    }
+
+    /// What this interaction asks. `users` maps Discord user ids to
+    /// GitHub logins (`[users]`).
+    pub fn request(&self, users: &std::collections::BTreeMap<String, String>) -> Request {
+        let origin = || self.origin(users);
+        match (self.kind, &self.data) {
+            (PING, _) => Request::Ping,
+            (APPLICATION_COMMAND, Some(data)) => {
+                let Some(origin) = origin() else {
+                    return Request::Other;
+                };
+                match data
+                    .command_text()
+                    .map(|text| (command::parse(&text), text))
+                {
+                    Ok((Ok(command), text)) => {
+                        let mut inbound =
+                            Inbound::typed(origin, text, format!("discord:{}", self.id));
+                        inbound.answer_handle = Some(AnswerHandle(format!(
+                            "{}:{}",
+                            self.application_id, self.token
+                        )));
+                        Request::Command(Box::new((inbound, command)))
+                    }
+                    Ok((Err(error), _)) => Request::Invalid(error.to_string()),
+                    Err(error) => Request::Invalid(error),
+                }
+            }
+            (MESSAGE_COMPONENT, Some(data)) => match (
+                data.custom_id
+                    .as_deref()
+                    .and_then(|id| id.strip_prefix(CANCEL_PREFIX)),
+                origin(),
+            ) {
+                (Some(card_key), Some(origin)) => Request::Cancel {
+                    card_key: card_key.to_owned(),
+                    origin,
+                },
+                _ => Request::Other,
+            },
+            _ => Request::Other,
+        }
+    }
+
+    /// Whether the deferred answer is for the asker alone: everything but
+    /// a deployment, which the channel follows.
+    pub fn answer_is_private(&self) -> bool {
+        self.data.as_ref().is_none_or(|data| data.name != "deploy")
+    }
+
+    fn origin(&self, users: &std::collections::BTreeMap<String, String>) -> Option<Origin> {
+        let user = self
+            .member
+            .as_ref()
+            .map(|member| &member.user)
+            .or(self.user.as_ref())?;
+        let name = user
+            .global_name
+            .clone()
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| user.username.clone());
+        Some(Origin {
+            platform: Platform::Discord,
+            conversation: self.channel_id.clone()?,
+            message: None,
+            actor: Actor {
+                id: user.id.clone(),
+                name: if name.is_empty() {
+                    user.id.clone()
+                } else {
+                    name
+                },
+                login: users.get(&user.id).cloned(),
+            },
+        })
+    }
+}
+
+impl InteractionData {
+    /// The text command these options stand for.
+    fn command_text(&self) -> Result<String, String> {
+        let option = |name: &str| -> Option<String> {
+            let value = &self.options.iter().find(|o| o.name == name)?.value;
+            match value {
+                Value::String(text) => Some(text.trim().to_owned()),
+                Value::Bool(true) => Some("true".to_owned()),
+                _ => None,
+            }
+        };
+        let needed = |name: &str| {
+            option(name).filter(|v| !v.is_empty()).ok_or_else(|| {
+                format!(
+                    "`/{}` needs the `{name}` option. Usage: {}",
+                    self.name,
+                    command::usage(&self.name).unwrap_or("help")
+                )
+            })
+        };
+        let text = match self.name.as_str() {
+            "deploy" => {
+                let mut text = match option("task").filter(|t| !t.is_empty()) {
+                    Some(task) if task.starts_with("deploy") => task,
+                    Some(task) => format!("deploy:{task}"),
+                    None => "deploy".to_owned(),
+                };
+                if option("force").is_some() {
+                    text.push('!');
+                }
+                text.push(' ');
+                text.push_str(&needed("app")?);
+                if let Some(git_ref) = option("ref").filter(|r| !r.is_empty()) {
+                    text.push('/');
+                    text.push_str(&git_ref);
+                }
+                if let Some(environment) = option("environment").filter(|e| !e.is_empty()) {
+                    text.push_str(&format!(" to {environment}"));
+                }
+                text
+            }
+            "deploys" => match option("environment").filter(|e| !e.is_empty()) {
+                Some(environment) => format!("deploys {} in {environment}", needed("app")?),
+                None => format!("deploys {}", needed("app")?),
+            },
+            "where" => format!("where can I deploy {}", needed("app")?),
+            // Any command as typed: help, whoami, noop, ...
+            "hoist" => needed("command")?,
+            other => {
+                return Err(format!(
+                    "hoist has no `/{other}` command. Commands: /deploy, /deploys, /where, /hoist (any command as text, such as `help`)."
+                ));
+            }
+        };
+        Ok(text)
+    }
+}
+
+/// The immediate answer to an interaction Discord is waiting on.
+pub fn immediate_answer(interaction: &Interaction, request: &Request) -> Value {
+    match request {
+        Request::Ping => json!({ "type": 1 }),
+        // Deferred: "hoist is thinking…", edited into the answer later.
+        Request::Command(..) => {
+            let flags = if interaction.answer_is_private() {
+                EPHEMERAL
+            } else {
+                0
+            };
+            json!({ "type": 5, "data": { "flags": flags } })
+        }
+        // The message stays as it is until the deployment's next status.
+        Request::Cancel { .. } => json!({ "type": 6 }),
+        Request::Invalid(text) => {
+            json!({ "type": 4, "data": { "content": text, "flags": EPHEMERAL } })
+        }
+        Request::Other => json!({
+            "type": 4,
+            "data": { "content": "hoist does not handle that interaction.", "flags": EPHEMERAL },
+        }),
+    }
+}
+
+/// Delivers replies through Discord's REST API.
+pub struct DiscordAdapter {
+    rest: Rest,
+}
+
+impl DiscordAdapter {
+    /// `api_url` is Discord's REST base (`https://discord.com/api/v10`)
+    /// or a fake's.
+    pub fn new(api_url: &str, bot_token: &SecretString) -> anyhow::Result<Self> {
+        Ok(Self {
+            rest: Rest::new(api_url, bot_token)?,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl ChatAdapter for DiscordAdapter {
+    fn platform(&self) -> Platform {
+        Platform::Discord
+    }
+
+    async fn deliver(
+        &self,
+        reply: &Reply,
+        card_message: Option<&str>,
+    ) -> Result<Option<String>, DeliveryError> {
+        if reply.text.is_empty() && reply.card.is_none() {
+            return Ok(None);
+        }
+        let message = message_body(reply);
+        let channel = &reply.origin.conversation;
+        // The answer to an interaction: its deferred response, edited.
+        if let Some(handle) = &reply.answer_handle
+            && let Some((application, token)) = handle.0.split_once(':')
+        {
+            let path = format!("/webhooks/{application}/{token}/messages/@original");
+            match self.rest.call(Method::PATCH, &path, &message, false).await {
+                Ok(posted) => return Ok(reply.card.as_ref().and(posted)),
+                // The token lasts 15 minutes; an answer later than that
+                // (the outbox was waiting) goes to the channel instead.
+                Err(Refused::NotFound) => {}
+                Err(Refused::Delivery(error)) => return Err(error),
+            }
+        }
+        if let (Some(card), Some(id)) = (&reply.card, card_message)
+            && !card.first
+        {
+            let path = format!("/channels/{channel}/messages/{id}");
+            match self.rest.call(Method::PATCH, &path, &message, true).await {
+                Ok(_) => return Ok(None),
+                // Deleted: posted anew below, and edited from then on.
+                Err(Refused::NotFound) => {}
+                Err(Refused::Delivery(error)) => return Err(error),
+            }
+        }
+        let path = format!("/channels/{channel}/messages");
+        match self.rest.call(Method::POST, &path, &message, true).await {
+            Ok(posted) => Ok(reply.card.as_ref().and(posted)),
+            Err(Refused::NotFound) => Err(DeliveryError::Failed(format!(
+                "Discord knows no channel {channel} hoist can post in"
+            ))),
+            Err(Refused::Delivery(error)) => Err(error),
+        }
+    }
+}
+
+/// A reply as a Discord message: plain text, or a deployment's embed
+/// with its Cancel button while it can still be cancelled.
+fn message_body(reply: &Reply) -> Value {
+    let Some(card) = &reply.card else {
+        return json!({ "content": truncate(&reply.text, 2000) });
+    };
+    let cancellable = matches!(
+        card.status,
+        None | Some(DeploymentState::Pending | DeploymentState::Queued)
+    );
+    let components = if cancellable {
+        json!([{ "type": 1, "components": [{
+            "type": 2, "style": 4, "label": "Cancel",
+            "custom_id": format!("{CANCEL_PREFIX}{}", card.key),
+        }]}])
+    } else {
+        json!([])
+    };
+    json!({ "content": "", "embeds": [embed(card, &reply.text)], "components": components })
+}
+
+fn embed(card: &DeploymentCard, latest: &str) -> Value {
+    let colour = match card.status {
+        Some(DeploymentState::Success) => 0x2EB67D,
+        Some(DeploymentState::Failure | DeploymentState::Error) => 0xE01E5A,
+        Some(DeploymentState::InProgress | DeploymentState::Queued | DeploymentState::Pending) => {
+            0xECB22E
+        }
+        None | Some(DeploymentState::Inactive) => 0x9E9E9E,
+    };
+    let mut fields = vec![
+        json!({ "name": "ref", "value": format!("`{}` ({})", card.git_ref, card.short_sha), "inline": true }),
+        json!({ "name": "environment", "value": card.environment, "inline": true }),
+        json!({ "name": "state", "value": card.state, "inline": true }),
+        json!({ "name": "requested by", "value": card.who, "inline": true }),
+    ];
+    if let Some(url) = &card.log_url {
+        fields.push(json!({ "name": "log", "value": format!("[log]({url})"), "inline": true }));
+    }
+    let mut embed = json!({
+        "title": truncate(&format!("{} {} to {}: {}", card.app, card.git_ref, card.environment, card.state), 256),
+        "description": truncate(latest, 4096),
+        "color": colour,
+        "fields": fields,
+    });
+    if let Some(url) = &card.log_url {
+        embed["url"] = json!(url);
+    }
+    embed
+}
+
+fn truncate(text: &str, max_chars: usize) -> String {
+    text.chars().take(max_chars).collect()
+}
+
+/// Discord said no to a call.
+enum Refused {
+    /// 404: the message, channel or interaction token is gone.
+    NotFound,
+    Delivery(DeliveryError),
+}
+
+/// Discord's REST API over hyper and rustls.
+struct Rest {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<bytes::Bytes>>,
+    api_url: String,
+    bot_token: SecretString,
+}
+
+impl Rest {
+    fn new(api_url: &str, bot_token: &SecretString) -> anyhow::Result<Self> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Self {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            api_url: api_url.trim_end_matches('/').to_owned(),
+            bot_token: bot_token.clone(),
+        })
+    }
+
+    /// Sends `body` and returns the id of the message Discord answers
+    /// with. `as_bot`: with the bot token (channel calls); interaction
+    /// webhooks carry their credential in the path.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        as_bot: bool,
+    ) -> Result<Option<String>, Refused> {
+        let (status, headers, answer) = self
+            .exchange(method, path, body, as_bot)
+            .await
+            .map_err(Refused::Delivery)?;
+        match status {
+            status if status.is_success() => Ok(serde_json::from_slice::<Value>(&answer)
+                .ok()
+                .and_then(|message| message["id"].as_str().map(str::to_owned))),
+            StatusCode::NOT_FOUND => Err(Refused::NotFound),
+            StatusCode::TOO_MANY_REQUESTS => Err(Refused::Delivery(DeliveryError::RetryAfter(
+                retry_after(&headers, &answer),
+            ))),
+            status => Err(Refused::Delivery(DeliveryError::Failed(format!(
+                "Discord answered {}: {}",
+                status.as_u16(),
+                serde_json::from_slice::<Value>(&answer)
+                    .ok()
+                    .and_then(|error| error["message"].as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            )))),
+        }
+    }
+
+    /// Puts `body` at `path` with the bot token (command registration);
+    /// the answer's JSON.
+    pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let (status, _, answer) = self
+            .exchange(Method::PUT, path, body, true)
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+        if !status.is_success() {
+            anyhow::bail!(
+                "Discord answered {}: {}",
+                status.as_u16(),
+                answer["message"].as_str().unwrap_or("no reason given")
+            );
+        }
+        Ok(answer)
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: &Value,
+        as_bot: bool,
+    ) -> Result<(StatusCode, HeaderMap, Vec<u8>), DeliveryError> {
+        let failed = |detail: &str| DeliveryError::Failed(detail.to_owned());
+        let mut request = http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.api_url))
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(
+                header::USER_AGENT,
+                "DiscordBot (https://github.com/hoist, 0.1)",
+            );
+        if as_bot {
+            request = request.header(
+                header::AUTHORIZATION,
+                format!("Bot {}", self.bot_token.expose_secret()),
+            );
+        }
+        let request = request
+            .body(Full::new(bytes::Bytes::from(body.to_string())))
+            .map_err(|_| failed("hoist could not build the request"))?;
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|error| {
+                tracing::debug!(%error, "Discord request failed");
+                failed("Discord could not be reached")
+            })?;
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_ANSWER_BYTES)
+                .collect()
+                .await
+                .map_err(|_| failed("Discord's answer was cut off or too large"))?
+                .to_bytes()
+                .to_vec();
+            Ok((parts.status, parts.headers, body))
+        };
+        tokio::time::timeout(REST_TIMEOUT, exchange)
+            .await
+            .map_err(|_| failed("Discord did not answer in time"))?
+    }
+}
+
+/// How long a 429 asks to wait: the body's `retry_after` (seconds, a
+/// fraction), else `Retry-After`, else a second.
+fn retry_after(headers: &HeaderMap, body: &[u8]) -> Duration {
+    let from_body = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|answer| answer["retry_after"].as_f64());
+    let from_header = || {
+        headers
+            .get(header::RETRY_AFTER)?
+            .to_str()
+            .ok()?
+            .trim()
+            .parse::<f64>()
+            .ok()
+    };
+    let seconds = from_body.or_else(from_header).unwrap_or(1.0);
+    Duration::from_secs_f64(seconds.clamp(0.0, 3600.0).ceil())
+}
+
+/// `hoist discord register`: puts hoist's application commands
+/// (`commands/discord-commands.json`) on Discord, for every server or for
+/// one (`guild`, where a change shows at once). Returns their names.
+pub async fn register_commands(
+    api_url: &str,
+    bot_token: &SecretString,
+    application_id: &str,
+    guild: Option<&str>,
+) -> anyhow::Result<Vec<String>> {
+    let commands: Value = serde_json::from_str(COMMANDS)?;
+    let path = match guild {
+        Some(guild) => format!("/applications/{application_id}/guilds/{guild}/commands"),
+        None => format!("/applications/{application_id}/commands"),
+    };
+    let registered = Rest::new(api_url, bot_token)?.put(&path, &commands).await?;
+    Ok(registered
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|command| command["name"].as_str().map(str::to_owned))
+        .collect())
+}
+
+/// hoist's application commands, as Discord's API takes them.
+pub const COMMANDS: &str = include_str!("../../commands/discord-commands.json");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// RFC 8032 §7.1, TEST 1: an empty message under a published key.
+    /// (Discord publishes no vector of its own.)
+    #[test]
+    fn rfc_8032_test_1_verifies_and_a_changed_byte_does_not() {
+        let public = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let signature = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b";
+        let key =
+            VerifyingKey::from_bytes(&hex::decode(public).unwrap().try_into().unwrap()).unwrap();
+        let signature = Signature::from_bytes(&hex::decode(signature).unwrap().try_into().unwrap());
+        assert!(key.verify(b"", &signature).is_ok());
+        assert!(key.verify(b"x", &signature).is_err());
+    }
+
+    #[test]
+    fn signatures_need_both_headers_a_fresh_timestamp_and_the_key() {
+        let public = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+        let now = 1_800_000_000;
+        let stale = (now - super::super::MAX_CLOCK_SKEW_SECS - 1).to_string();
+        assert_eq!(
+            verify_signature(public, None, Some("1"), b"{}", now),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify_signature(public, Some("00"), Some(&stale), b"{}", now),
+            Err(SignatureError::Stale)
+        );
+        assert_eq!(
+            verify_signature(public, Some("zz"), Some(&now.to_string()), b"{}", now),
+            Err(SignatureError::Mismatch)
+        );
+        assert_eq!(
+            verify_signature("not hex", Some("00"), Some("1"), b"{}", now),
+            Err(SignatureError::BadKey)
+        );
+    }
+
+    const FIXTURE: &str = include_str!(
+        "../../tests/fixtures/discord/interaction.application_command.discord-docs.json"
+    );
+
+    fn interaction(name: &str, options: Value) -> Interaction {
+        let mut event: Value = serde_json::from_str(FIXTURE).unwrap();
+        event["data"]["name"] = json!(name);
+        event["data"]["options"] = options;
+        event["application_id"] = json!("1000000000000000001");
+        serde_json::from_value(event).unwrap()
+    }
+
+    #[test]
+    fn options_stand_for_the_text_command() {
+        let users = std::collections::BTreeMap::new();
+        let deploy = interaction(
+            "deploy",
+            json!([{"name": "app", "type": 3, "value": "api"}, {"name": "ref", "type": 3, "value": "feature/x"},
+                   {"name": "environment", "type": 3, "value": "staging"}, {"name": "task", "type": 3, "value": "migrate"},
+                   {"name": "force", "type": 5, "value": true}]),
+        );
+        let Request::Command(parsed) = deploy.request(&users) else {
+            panic!("a command");
+        };
+        let (inbound, command) = *parsed;
+        assert_eq!(inbound.text, "deploy:migrate! api/feature/x to staging");
+        assert_eq!(
+            command,
+            command::parse("deploy:migrate! api/feature/x to staging").unwrap()
+        );
+        assert_eq!(inbound.origin.platform, Platform::Discord);
+        assert!(inbound.answer_handle.is_some());
+        assert!(!deploy.answer_is_private());
+
+        let deploys = interaction(
+            "deploys",
+            json!([{"name": "app", "type": 3, "value": "api"}]),
+        );
+        assert!(matches!(
+            deploys.request(&users),
+            Request::Command(parsed) if matches!(parsed.1, Command::Deploys { .. })
+        ));
+        assert!(deploys.answer_is_private());
+        let missing = interaction("where", json!([]));
+        assert!(
+            matches!(missing.request(&users), Request::Invalid(text) if text.contains("needs the `app` option"))
+        );
+        let unknown = interaction("cardsearch", json!([]));
+        assert!(
+            matches!(unknown.request(&users), Request::Invalid(text) if text.contains("no `/cardsearch`"))
+        );
+        let bad = interaction(
+            "hoist",
+            json!([{"name": "command", "type": 3, "value": "deplyo api"}]),
+        );
+        assert!(matches!(bad.request(&users), Request::Invalid(text) if text.contains("`deploy`")));
+    }
+
+    #[test]
+    fn a_rate_limit_waits_as_long_as_discord_says() {
+        assert_eq!(
+            retry_after(&HeaderMap::new(), br#"{"message": "You are being rate limited.", "retry_after": 1.2, "global": false}"#),
+            Duration::from_secs(2)
+        );
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RETRY_AFTER, "3".parse().unwrap());
+        assert_eq!(retry_after(&headers, b""), Duration::from_secs(3));
+    }
+}
