@@ -166,6 +166,9 @@ pub struct DiscordConfig {
     pub public_key: Option<String>,
     /// The application's id, for `hoist discord register`.
     pub application_id: Option<String>,
+    /// With a bot token, keep a gateway connection for mentions
+    /// (`@hoist deploy api to staging`).
+    pub gateway: bool,
 }
 
 impl Default for DiscordConfig {
@@ -175,6 +178,7 @@ impl Default for DiscordConfig {
             bot_token: None,
             public_key: None,
             application_id: None,
+            gateway: true,
         }
     }
 }

@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use hoist::app::Hoist;
 use hoist::chat::ChatAdapter;
+use hoist::chat::discord::gateway::Gateway;
 use hoist::chat::discord::{self as discord_chat, DiscordAdapter};
 use hoist::chat::pr_comment::PrCommentAdapter;
 use hoist::chat::slack::SlackAdapter;
@@ -132,6 +133,17 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             let watch = tokio::spawn(Arc::clone(&built.hoist).run_watch_until(stop.clone()));
             let retention =
                 tokio::spawn(Arc::clone(&built.hoist).run_retention_until(stop.clone()));
+            let discord = &built.hoist.config.discord;
+            let gateway = match (&discord.bot_token, discord.gateway) {
+                (Some(token), true) => {
+                    let gateway = Gateway::new(&discord.api_url, token)
+                        .context("discord: cannot set up the gateway client")?;
+                    Some(tokio::spawn(
+                        gateway.run_until(Arc::clone(&built.hoist), stop.clone()),
+                    ))
+                }
+                _ => None,
+            };
             let outbox = Outbox::new(chat_adapters(&built.hoist)?);
             let outbox = tokio::spawn(outbox.run_until(Arc::clone(&built.hoist), stop.clone()));
             let result = tokio::select! {
@@ -143,6 +155,9 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             watch.await?;
             retention.await?;
             outbox.await?;
+            if let Some(gateway) = gateway {
+                gateway.await?;
+            }
             result
         }
         Commands::Outbox {

@@ -9,6 +9,8 @@
 //! options do not parse is answered at once, for the asker alone, and
 //! never stored.
 
+pub mod gateway;
+
 use std::time::Duration;
 
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
@@ -135,6 +137,23 @@ struct User {
     global_name: Option<String>,
 }
 
+impl User {
+    /// Named as Discord shows them (display name, else username, else
+    /// id), with the GitHub login `[users]` gives.
+    fn actor(&self, users: &std::collections::BTreeMap<String, String>) -> Actor {
+        let name = [self.global_name.as_deref(), Some(self.username.as_str())]
+            .into_iter()
+            .flatten()
+            .find(|name| !name.is_empty())
+            .unwrap_or(&self.id);
+        Actor {
+            id: self.id.clone(),
+            name: name.to_owned(),
+            login: users.get(&self.id).cloned(),
+        }
+    }
+}
+
 /// What an interaction asks of hoist.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -210,24 +229,11 @@ impl Interaction {
             .as_ref()
             .map(|member| &member.user)
             .or(self.user.as_ref())?;
-        let name = user
-            .global_name
-            .clone()
-            .filter(|name| !name.is_empty())
-            .unwrap_or_else(|| user.username.clone());
         Some(Origin {
             platform: Platform::Discord,
             conversation: self.channel_id.clone()?,
             message: None,
-            actor: Actor {
-                id: user.id.clone(),
-                name: if name.is_empty() {
-                    user.id.clone()
-                } else {
-                    name
-                },
-                login: users.get(&user.id).cloned(),
-            },
+            actor: user.actor(users),
         })
     }
 }
@@ -288,6 +294,34 @@ impl InteractionData {
         };
         Ok(text)
     }
+}
+
+/// A message hoist's gateway stored (it starts by mentioning the bot),
+/// as the command it holds.
+pub fn mention(
+    body: &str,
+    users: &std::collections::BTreeMap<String, String>,
+) -> Result<Inbound, String> {
+    #[derive(Deserialize)]
+    struct Mention {
+        id: String,
+        channel_id: String,
+        content: String,
+        author: User,
+    }
+    let mention: Mention =
+        serde_json::from_str(body).map_err(|e| format!("not a Discord message: {e}"))?;
+    let origin = Origin {
+        platform: Platform::Discord,
+        conversation: mention.channel_id,
+        message: Some(mention.id.clone()),
+        actor: mention.author.actor(users),
+    };
+    Ok(Inbound::typed(
+        origin,
+        mention.content,
+        format!("discord:message:{}", mention.id),
+    ))
 }
 
 /// The immediate answer to an interaction Discord is waiting on.
@@ -371,6 +405,12 @@ impl ChatAdapter for DiscordAdapter {
             }
         }
         let path = format!("/channels/{channel}/messages");
+        let mut message = message;
+        // A mention's answer replies to it.
+        if let Some(mention) = &reply.origin.message {
+            message["message_reference"] =
+                json!({ "message_id": mention, "fail_if_not_exists": false });
+        }
         match self.rest.call(Method::POST, &path, &message, true).await {
             Ok(posted) => Ok(reply.card.as_ref().and(posted)),
             Err(Refused::NotFound) => Err(DeliveryError::Failed(format!(
@@ -383,9 +423,10 @@ impl ChatAdapter for DiscordAdapter {
 
 /// A reply as a Discord message: plain text, or a deployment's embed
 /// with its Cancel button while it can still be cancelled.
+/// Echoed names never ping anyone: `allowed_mentions` is empty.
 fn message_body(reply: &Reply) -> Value {
     let Some(card) = &reply.card else {
-        return json!({ "content": truncate(&reply.text, 2000) });
+        return json!({ "content": truncate(&reply.text, 2000), "allowed_mentions": { "parse": [] } });
     };
     let cancellable = matches!(
         card.status,
@@ -399,7 +440,12 @@ fn message_body(reply: &Reply) -> Value {
     } else {
         json!([])
     };
-    json!({ "content": "", "embeds": [embed(card, &reply.text)], "components": components })
+    json!({
+        "content": "",
+        "embeds": [embed(card, &reply.text)],
+        "components": components,
+        "allowed_mentions": { "parse": [] },
+    })
 }
 
 fn embed(card: &DeploymentCard, latest: &str) -> Value {
@@ -497,11 +543,25 @@ impl Rest {
         }
     }
 
+    /// The bot token, for the gateway's IDENTIFY and RESUME.
+    fn bot_token(&self) -> &str {
+        self.bot_token.expose_secret()
+    }
+
+    /// Gets `path` with the bot token; the answer's JSON.
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.json(Method::GET, path, &Value::Null).await
+    }
+
     /// Puts `body` at `path` with the bot token (command registration);
     /// the answer's JSON.
-    pub async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    async fn put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.json(Method::PUT, path, body).await
+    }
+
+    async fn json(&self, method: Method, path: &str, body: &Value) -> anyhow::Result<Value> {
         let (status, _, answer) = self
-            .exchange(Method::PUT, path, body, true)
+            .exchange(method, path, body, true)
             .await
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         let answer: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
@@ -537,8 +597,12 @@ impl Rest {
                 format!("Bot {}", self.bot_token.expose_secret()),
             );
         }
+        let body = match body {
+            Value::Null => bytes::Bytes::new(),
+            body => bytes::Bytes::from(body.to_string()),
+        };
         let request = request
-            .body(Full::new(bytes::Bytes::from(body.to_string())))
+            .body(Full::new(body))
             .map_err(|_| failed("hoist could not build the request"))?;
         let exchange = async {
             let response = self.client.request(request).await.map_err(|error| {

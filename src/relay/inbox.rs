@@ -190,6 +190,14 @@ impl Hoist {
                     .map(drop)
                     .map_err(Handling::Retry)
             }
+            ("discord", "message_create") => {
+                let inbound =
+                    discord::mention(&item.body, &self.config.users).map_err(Handling::Dropped)?;
+                self.handle(inbound)
+                    .await
+                    .map(drop)
+                    .map_err(Handling::Retry)
+            }
             ("discord", "interaction") => {
                 let interaction =
                     Interaction::parse(item.body.as_bytes()).map_err(Handling::Dropped)?;

@@ -71,6 +71,8 @@ struct Model {
     /// `retry_after` of the next requests to answer 429.
     rate_limits: VecDeque<f64>,
     rate_limited: usize,
+    /// What `GET /gateway/bot` names.
+    gateway_url: Option<String>,
 }
 
 impl Model {
@@ -94,6 +96,7 @@ impl FakeDiscord {
             last_id: FIRST_ID,
             rate_limits: VecDeque::new(),
             rate_limited: 0,
+            gateway_url: None,
         }));
         let address = super::listen(
             Router::new()
@@ -102,6 +105,11 @@ impl FakeDiscord {
         )
         .await;
         Self { address, model }
+    }
+
+    /// Makes `GET /gateway/bot` name this gateway (a `FakeGateway`'s).
+    pub fn set_gateway_url(&self, url: &str) {
+        self.model().gateway_url = Some(url.to_owned());
     }
 
     /// The REST API base URL.
@@ -216,6 +224,15 @@ async fn handle(
             edit_original(&mut model, application, token, &body)
         }
         _ if !authorized => error(StatusCode::UNAUTHORIZED, "401: Unauthorized", 0),
+        (&Method::GET, ["gateway", "bot"]) => match &model.gateway_url {
+            Some(url) => Json(json!({
+                "url": url,
+                "shards": 1,
+                "session_start_limit": {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1},
+            }))
+            .into_response(),
+            None => not_found(),
+        },
         (&Method::POST, ["channels", channel, "messages"]) => {
             create_message(&mut model, channel, &body)
         }

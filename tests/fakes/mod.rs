@@ -4,6 +4,7 @@
 #![allow(dead_code, reason = "each test binary uses a different subset")]
 
 pub mod discord;
+pub mod discord_gateway;
 pub mod github;
 pub mod slack;
 

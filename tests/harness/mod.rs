@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 
 use crate::fakes::discord::{self, FakeDiscord};
+use crate::fakes::discord_gateway::FakeGateway;
 use crate::fakes::github::{FakeGitHub, TOKEN};
 use crate::fakes::slack::{BOT_TOKEN, FakeSlack};
 use crate::support::http;
@@ -36,6 +37,8 @@ pub struct Serving {
     pub github: FakeGitHub,
     pub slack: FakeSlack,
     pub discord: FakeDiscord,
+    /// Connected to only with `HOIST_DISCORD__GATEWAY=true`.
+    pub gateway: FakeGateway,
     pub address: SocketAddr,
     pub process: tokio::process::Child,
 }
@@ -61,6 +64,8 @@ pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
     );
     let slack = FakeSlack::start().await;
     let discord = FakeDiscord::start().await;
+    let gateway = FakeGateway::start().await;
+    discord.set_gateway_url(&gateway.url());
     let dir = tempfile::tempdir().unwrap();
     // A free port for hoist: bind, read, release.
     let address = std::net::TcpListener::bind("127.0.0.1:0")
@@ -74,7 +79,7 @@ pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
             "[server]\nlisten = \"{address}\"\npublic_url = \"http://{address}\"\n\
              [store]\nurl = \"sqlite://{db}\"\n[forge]\nkind = \"github\"\n\
              [github]\napi_url = \"{github}\"\n[slack]\napi_url = \"{slack}\"\n\
-             [discord]\napi_url = \"{discord_api}\"\npublic_key = \"{public_key}\"\napplication_id = \"{application}\"\n\
+             [discord]\napi_url = \"{discord_api}\"\npublic_key = \"{public_key}\"\napplication_id = \"{application}\"\ngateway = false\n\
              [users]\nU0ADA = \"ada-gh\"\n53908232506183680 = \"mason-gh\"\n[apps.api]\nrepo = \"acme/api\"\n{extra}",
             db = dir.path().join("hoist.db").display(),
             github = github.url(),
@@ -91,6 +96,7 @@ pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
         github,
         slack,
         discord,
+        gateway,
         address,
         process,
     }
