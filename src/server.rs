@@ -263,7 +263,7 @@ async fn discord_interaction(
         Err(error) => return text(StatusCode::BAD_REQUEST, &error),
     };
     let request = interaction.request(&hoist.config.users);
-    let answer = axum::Json(discord::immediate_answer(&interaction, &request));
+    let answer = axum::Json(discord::immediate_answer(&request));
     if !matches!(
         request,
         discord::Request::Command(..) | discord::Request::Cancel { .. }

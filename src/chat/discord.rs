@@ -217,12 +217,6 @@ impl Interaction {
         }
     }
 
-    /// Whether the deferred answer is for the asker alone: everything but
-    /// a deployment, which the channel follows.
-    pub fn answer_is_private(&self) -> bool {
-        self.data.as_ref().is_none_or(|data| data.name != "deploy")
-    }
-
     fn origin(&self, users: &std::collections::BTreeMap<String, String>) -> Option<Origin> {
         let user = self
             .member
@@ -325,15 +319,16 @@ pub fn mention(
 }
 
 /// The immediate answer to an interaction Discord is waiting on.
-pub fn immediate_answer(interaction: &Interaction, request: &Request) -> Value {
+pub fn immediate_answer(request: &Request) -> Value {
     match request {
         Request::Ping => json!({ "type": 1 }),
-        // Deferred: "hoist is thinking…", edited into the answer later.
-        Request::Command(..) => {
-            let flags = if interaction.answer_is_private() {
-                EPHEMERAL
-            } else {
-                0
+        // Deferred: "hoist is thinking…", edited into the answer later:
+        // for the channel when it is a deployment (the channel follows
+        // those), else for the asker alone.
+        Request::Command(parsed) => {
+            let flags = match parsed.1 {
+                Command::Deploy(_) => 0,
+                _ => EPHEMERAL,
             };
             json!({ "type": 5, "data": { "flags": flags } })
         }
@@ -741,7 +736,10 @@ mod tests {
         );
         assert_eq!(inbound.origin.platform, Platform::Discord);
         assert!(inbound.answer_handle.is_some());
-        assert!(!deploy.answer_is_private());
+        assert_eq!(
+            immediate_answer(&deploy.request(&users)),
+            json!({"type": 5, "data": {"flags": 0}})
+        );
 
         let deploys = interaction(
             "deploys",
@@ -751,7 +749,19 @@ mod tests {
             deploys.request(&users),
             Request::Command(parsed) if matches!(parsed.1, Command::Deploys { .. })
         ));
-        assert!(deploys.answer_is_private());
+        assert_eq!(
+            immediate_answer(&deploys.request(&users)),
+            json!({"type": 5, "data": {"flags": EPHEMERAL}})
+        );
+        let typed = interaction(
+            "hoist",
+            json!([{"name": "command", "type": 3, "value": "deploy api to staging"}]),
+        );
+        assert_eq!(
+            immediate_answer(&typed.request(&users))["data"]["flags"],
+            0,
+            "a deployment typed as text is the channel's too"
+        );
         let missing = interaction("where", json!([]));
         assert!(
             matches!(missing.request(&users), Request::Invalid(text) if text.contains("needs the `app` option"))
