@@ -257,7 +257,8 @@ pub struct AppConfig {
     pub allow_forks: bool,
 }
 
-/// A conversation on a chat platform, written `slack:C0123456`.
+/// A conversation on a chat platform, written `slack:C0123456` or
+/// `discord:<channel id>`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "String")]
 pub struct Channel {
@@ -271,13 +272,13 @@ impl TryFrom<String> for Channel {
         let (platform, conversation) = text
             .split_once(':')
             .filter(|(_, id)| !id.is_empty() && !id.contains(char::is_whitespace))
-            .ok_or_else(|| format!("`{text}` is not `slack:CHANNEL_ID`"))?;
-        // Discord joins when hoist can deliver there (its own adapter).
+            .ok_or_else(|| format!("`{text}` is not `slack:CHANNEL_ID` or `discord:CHANNEL_ID`"))?;
         let platform = match platform {
             "slack" => Platform::Slack,
+            "discord" => Platform::Discord,
             other => {
                 return Err(format!(
-                    "`{other}` is not a chat platform hoist announces on (slack)"
+                    "`{other}` is not a chat platform hoist announces on (slack, discord)"
                 ));
             }
         };
@@ -472,13 +473,7 @@ mod tests {
         let channel = config.app("api").unwrap().channel.clone().unwrap();
         assert_eq!(channel.platform, Platform::Slack);
         assert_eq!(channel.conversation, "C0DEPLOYS");
-        for wrong in [
-            "C0DEPLOYS",
-            "irc:#deploys",
-            "discord:123",
-            "slack:",
-            "slack:C0 X",
-        ] {
+        for wrong in ["C0DEPLOYS", "irc:#deploys", "slack:", "slack:C0 X"] {
             let error = Config::from_toml_str(&format!(
                 "[apps.web]\nrepo = \"a/b\"\npath = \"/x\"\nchannel = \"{wrong}\"\n"
             ))

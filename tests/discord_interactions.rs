@@ -254,3 +254,23 @@ async fn register_puts_the_commands_for_every_server_or_one() {
         without_token.stderr
     );
 }
+
+#[tokio::test]
+async fn an_auto_deploy_is_announced_in_the_apps_discord_channel() {
+    let serving = harness::serve_with("channel = \"discord:645027906669510667\"\n").await;
+    serving.github.set_file(
+        "acme/api",
+        "main",
+        ".github/deploy.yml",
+        "staging:\n  auto_deploy_on: refs/heads/main\n  required_contexts: []\n",
+    );
+    serving
+        .push_event("refs/heads/main", harness::MAIN, "push-1")
+        .await;
+    let announced = serving
+        .discord
+        .wait_for("api main to staging: created")
+        .await;
+    assert_eq!(announced.channel_id, CHANNEL);
+    assert_eq!(announced.message_reference, None, "no message to reply to");
+}
