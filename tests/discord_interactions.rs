@@ -274,3 +274,49 @@ async fn an_auto_deploy_is_announced_in_the_apps_discord_channel() {
     assert_eq!(announced.channel_id, CHANNEL);
     assert_eq!(announced.message_reference, None, "no message to reply to");
 }
+
+#[tokio::test]
+async fn the_cancel_button_calls_off_a_deployment_that_has_not_started() {
+    let serving = serve().await;
+    serving.discord.expect_interaction("tok-cancel-1", CHANNEL);
+    let deploy = discord_command(
+        "786008729715212350",
+        "tok-cancel-1",
+        "deploy",
+        json!([option("app", "api"), option("environment", "staging")]),
+    );
+    serving.discord_interaction(&deploy, 0).await;
+    let card = serving
+        .discord
+        .wait_for("api main to staging: created")
+        .await;
+    let custom_id = card.components[0]["components"][0]["custom_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Discord's MESSAGE_COMPONENT interaction: the documented command
+    // interaction's common fields, with a button's data.
+    let mut press = discord_command("786008729715212351", "tok-cancel-2", "", json!([]));
+    press["type"] = json!(3);
+    press["data"] = json!({"component_type": 2, "custom_id": custom_id});
+    let (status, answer) = serving.discord_interaction(&press, 0).await;
+    assert_eq!((status, answer.as_str()), (200, r#"{"type":6}"#));
+
+    let id = serving.github.deployment_ids("acme/api")[0];
+    let statuses = eventually("the cancel status", || {
+        Some(serving.github.statuses(id)).filter(|s| !s.is_empty())
+    })
+    .await;
+    assert_eq!(statuses[0]["state"], "error");
+    assert_eq!(
+        statuses[0]["description"],
+        "Cancelled by Mason before it started"
+    );
+    serving
+        .discord
+        .wait_for(&format!(
+            "Cancelled deployment #{id} of api main to staging."
+        ))
+        .await;
+}
