@@ -362,6 +362,13 @@ impl Config {
                 }
             }
         }
+        if let Some(key) = &self.discord.public_key
+            && hex::decode(key.trim()).map_or(true, |bytes| bytes.len() != 32)
+        {
+            return Err(
+                "discord.public_key: not the application's public key (64 hex digits, from the Developer Portal)".into(),
+            );
+        }
         if let Some((name, _)) = self.apps.iter().find(|(_, app)| {
             app.deploy_command
                 .as_ref()
@@ -509,5 +516,7 @@ mod tests {
         assert!(error.contains("apps.web.repo"), "{error}");
         let error = Config::from_toml_str("[forge]\nkind = \"gitlab\"\n").unwrap_err();
         assert!(error.contains("forge.kind"), "{error}");
+        let error = Config::from_toml_str("[discord]\npublic_key = \"abc\"\n").unwrap_err();
+        assert!(error.starts_with("discord.public_key: "), "{error}");
     }
 }

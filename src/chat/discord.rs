@@ -635,7 +635,8 @@ fn retry_after(headers: &HeaderMap, body: &[u8]) -> Duration {
             .ok()
     };
     let seconds = from_body.or_else(from_header).unwrap_or(1.0);
-    Duration::from_secs_f64(seconds.clamp(0.0, 3600.0).ceil())
+    // `NaN` parses as a number; no answer may panic hoist.
+    Duration::try_from_secs_f64(seconds.clamp(0.0, 3600.0).ceil()).unwrap_or(Duration::from_secs(1))
 }
 
 /// `hoist discord register`: puts hoist's application commands
@@ -786,5 +787,7 @@ mod tests {
         let mut headers = HeaderMap::new();
         headers.insert(header::RETRY_AFTER, "3".parse().unwrap());
         assert_eq!(retry_after(&headers, b""), Duration::from_secs(3));
+        headers.insert(header::RETRY_AFTER, "NaN".parse().unwrap());
+        assert_eq!(retry_after(&headers, b""), Duration::from_secs(1));
     }
 }
