@@ -15,7 +15,7 @@ use crate::chat::discord::{self, Interaction};
 use crate::chat::slack::{self, ButtonPress, EventEnvelope, SlashCommand};
 use crate::domain::{DeploymentId, RepoName};
 use crate::forge::github::webhook;
-use crate::store::{DeploymentKey, InboxLane, LogStream};
+use crate::store::{AuditEntry, DeploymentKey, InboxLane, LogStream};
 
 /// No endpoint of hoist needs a larger body; bigger requests get 413.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -264,6 +264,26 @@ async fn discord_interaction(
     };
     let request = interaction.request(&hoist.config.users);
     let answer = axum::Json(discord::immediate_answer(&request));
+    if let (discord::Request::Invalid(reason), Some(origin)) =
+        (&request, interaction.origin(&hoist.config.users))
+    {
+        // Answered here, not by the workflow: audited here too.
+        hoist.metrics.command("invalid");
+        let entry = AuditEntry {
+            at: jiff::Timestamp::now(),
+            platform: origin.platform,
+            actor: origin.actor.name,
+            command: interaction.as_typed().chars().take(500).collect(),
+            outcome: "invalid".into(),
+            detail: reason.clone(),
+        };
+        if let Err(error) = hoist.store.append_audit(&entry).await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot audit a Discord interaction"
+            );
+        }
+    }
     if !matches!(
         request,
         discord::Request::Command(..) | discord::Request::Cancel { .. }

@@ -164,6 +164,11 @@ async fn options_that_make_no_command_are_answered_at_once_for_the_asker_alone()
     }
     assert_eq!(serving.handled().await, 0);
     assert!(serving.discord.messages().is_empty());
+    let (_, metrics) = support::http(serving.address, "GET", "/metrics", &[], b"").await;
+    assert!(
+        metrics.contains("hoist_commands_total{outcome=\"invalid\"} 3"),
+        "each one is counted (and audited): {metrics}"
+    );
 }
 
 #[tokio::test]

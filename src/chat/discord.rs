@@ -217,7 +217,25 @@ impl Interaction {
         }
     }
 
-    fn origin(&self, users: &std::collections::BTreeMap<String, String>) -> Option<Origin> {
+    /// The command as the person chose it (`/deploy app:api`), for the
+    /// audit log.
+    pub fn as_typed(&self) -> String {
+        let Some(data) = &self.data else {
+            return String::new();
+        };
+        let options = data
+            .options
+            .iter()
+            .map(|o| match &o.value {
+                Value::String(text) => format!(" {}:{text}", o.name),
+                other => format!(" {}:{other}", o.name),
+            })
+            .collect::<String>();
+        format!("/{}{options}", data.name)
+    }
+
+    /// Who asked, and where.
+    pub fn origin(&self, users: &std::collections::BTreeMap<String, String>) -> Option<Origin> {
         let user = self
             .member
             .as_ref()
@@ -235,6 +253,21 @@ impl Interaction {
 impl InteractionData {
     /// The text command these options stand for.
     fn command_text(&self) -> Result<String, String> {
+        // A word each (but `/hoist`'s whole command): `ref: "x to
+        // production"` must not name an environment by the back door.
+        let known = matches!(self.name.as_str(), "deploy" | "deploys" | "where");
+        if let Some(spaced) = self.options.iter().filter(|_| known).find(|o| {
+            o.value
+                .as_str()
+                .is_some_and(|v| v.trim().contains(char::is_whitespace))
+        }) {
+            return Err(format!(
+                "`{}` is one word: `{}` has spaces. Usage: {}",
+                spaced.name,
+                spaced.value.as_str().unwrap_or_default().trim(),
+                command::usage(&self.name).unwrap_or("help")
+            ));
+        }
         let option = |name: &str| -> Option<String> {
             let value = &self.options.iter().find(|o| o.name == name)?.value;
             match value {
@@ -479,7 +512,8 @@ fn truncate(text: &str, max_chars: usize) -> String {
 
 /// Discord said no to a call.
 enum Refused {
-    /// 404: the message, channel or interaction token is gone.
+    /// 404: the message or channel is gone; or the interaction token
+    /// has expired (after 15 minutes Discord answers 401, code 50027).
     NotFound,
     Delivery(DeliveryError),
 }
@@ -524,6 +558,7 @@ impl Rest {
                 .ok()
                 .and_then(|message| message["id"].as_str().map(str::to_owned))),
             StatusCode::NOT_FOUND => Err(Refused::NotFound),
+            StatusCode::UNAUTHORIZED if !as_bot => Err(Refused::NotFound),
             StatusCode::TOO_MANY_REQUESTS => Err(Refused::Delivery(DeliveryError::RetryAfter(
                 retry_after(&headers, &answer),
             ))),
@@ -770,6 +805,13 @@ mod tests {
         let unknown = interaction("cardsearch", json!([]));
         assert!(
             matches!(unknown.request(&users), Request::Invalid(text) if text.contains("no `/cardsearch`"))
+        );
+        let spaced = interaction(
+            "deploy",
+            json!([{"name": "app", "type": 3, "value": "api"}, {"name": "ref", "type": 3, "value": "x to production"}]),
+        );
+        assert!(
+            matches!(spaced.request(&users), Request::Invalid(text) if text.contains("`ref` is one word"))
         );
         let bad = interaction(
             "hoist",

@@ -30,6 +30,9 @@ use crate::store::InboxLane;
 const INTENTS: u64 = (1 << 9) | (1 << 12);
 /// The longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// A connection that lasted this long ended normally; a shorter one that
+/// ends again and again is backed off like a failure.
+const STABLE: Duration = Duration::from_secs(30);
 /// Close codes after which connecting again cannot help: bad token,
 /// bad shard, sharding required, bad API version, bad or disallowed
 /// intents.
@@ -88,25 +91,36 @@ impl Gateway {
     pub async fn run_until(mut self, hoist: Arc<Hoist>, stop: CancellationToken) {
         let mut backoff = Duration::from_secs(1);
         loop {
-            match self.connect_once(&hoist, &stop).await {
+            let started = tokio::time::Instant::now();
+            let ended = self.connect_once(&hoist, &stop).await;
+            let stable = started.elapsed() > STABLE;
+            if stable {
+                backoff = Duration::from_secs(1);
+            }
+            let wait = match ended {
                 Ok(Ended::Stopped) => return,
-                Ok(Ended::Reconnect) => backoff = Duration::from_secs(1),
                 Ok(Ended::Fatal(reason)) => {
                     tracing::error!(%reason, "Discord's gateway refused hoist; mentions are off until it restarts");
                     return;
                 }
+                // Asked to reconnect: at once, unless it keeps happening.
+                Ok(Ended::Reconnect) if stable => Duration::ZERO,
+                Ok(Ended::Reconnect) => backoff,
                 Err(error) => {
                     tracing::warn!(
                         error = format!("{error:#}"),
                         wait_secs = backoff.as_secs(),
                         "Discord gateway connection lost; connecting again"
                     );
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.cancelled() => return,
-                    }
-                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    backoff
                 }
+            };
+            if !wait.is_zero() {
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.cancelled() => return,
             }
         }
     }
@@ -192,7 +206,10 @@ impl Gateway {
                         self.forget_session();
                     }
                     // Discord asks for a pause of one to five seconds.
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = stop.cancelled() => return Ok(Ended::Stopped),
+                    }
                     return Ok(Ended::Reconnect);
                 }
                 11 => acknowledged = true,
