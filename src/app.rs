@@ -185,7 +185,9 @@ fn github_settings(config: &Config) -> anyhow::Result<GitHubSettings> {
         }
         (Some(token), _, _) => GitHubAuth::Token(token.clone()),
         _ => {
-            anyhow::bail!("github.token or github.app_id with github.private_key_path must be set")
+            anyhow::bail!(
+                "github.token (or github.app_id with github.private_key_path) must be set when forge.kind = \"github\""
+            )
         }
     };
     Ok(GitHubSettings {

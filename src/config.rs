@@ -350,9 +350,9 @@ impl Config {
                         "github.app_id and github.private_key_path must be set together".into(),
                     );
                 }
-                if self.github.token.is_none() && !has_app {
-                    return Err("github.token (or github.app_id with github.private_key_path) must be set when forge.kind = \"github\"".into());
-                }
+                // A missing credential is said when hoist connects to
+                // GitHub (`Hoist::build`), so that tools that never do
+                // (`hoist outbox`, `hoist discord register`) need none.
             }
             ForgeKind::Local => {
                 if let Some((name, _)) = self.apps.iter().find(|(_, app)| app.path.is_none()) {
