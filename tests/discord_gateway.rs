@@ -77,6 +77,14 @@ async fn a_mention_deploys_and_a_dropped_connection_is_resumed() {
         .wait_for("api main to staging: succeeded")
         .await;
     assert_eq!(done.id, created.id, "the reply, edited");
+    eventually("👀 then 🚀 on the mention", || {
+        Some(()).filter(|()| serving.discord.reactions("302917639565475841") == ["👀", "🚀"])
+    })
+    .await;
+    assert!(
+        serving.discord.reactions("302917639565475840").is_empty(),
+        "not a command"
+    );
     assert_eq!(github.deployment_ids("acme/api").len(), 1);
     assert_eq!(
         serving.discord.messages().len(),

@@ -23,7 +23,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{AnswerHandle, ChatAdapter, DeliveryError, DeploymentCard, Inbound, Reply};
+use super::{AnswerHandle, ChatAdapter, DeliveryError, DeploymentCard, Inbound, Reaction, Reply};
 use crate::command::{self, Command};
 use crate::domain::{Actor, DeploymentState, Origin, Platform};
 
@@ -403,6 +403,12 @@ impl ChatAdapter for DiscordAdapter {
         reply: &Reply,
         card_message: Option<&str>,
     ) -> Result<Option<String>, DeliveryError> {
+        // Reactions first: they are idempotent, and a retry must not post
+        // a message twice.
+        let ending = reply.card.as_ref().and_then(DeploymentCard::ending);
+        for reaction in reply.reaction.into_iter().chain(ending) {
+            self.react(reply, reaction).await?;
+        }
         if reply.text.is_empty() && reply.card.is_none() {
             return Ok(None);
         }
@@ -444,6 +450,27 @@ impl ChatAdapter for DiscordAdapter {
             Err(Refused::NotFound) => Err(DeliveryError::Failed(format!(
                 "Discord knows no channel {channel} hoist can post in"
             ))),
+            Err(Refused::Delivery(error)) => Err(error),
+        }
+    }
+}
+
+impl DiscordAdapter {
+    /// Reacts to the mention the reply answers, if it answers one.
+    async fn react(&self, reply: &Reply, reaction: Reaction) -> Result<(), DeliveryError> {
+        let Some(mention) = &reply.origin.message else {
+            return Ok(());
+        };
+        let emoji = match reaction {
+            Reaction::Eyes => "%F0%9F%91%80",
+            Reaction::Rocket => "%F0%9F%9A%80",
+            Reaction::Confused => "%F0%9F%98%95",
+        };
+        let channel = &reply.origin.conversation;
+        let path = format!("/channels/{channel}/messages/{mention}/reactions/{emoji}/@me");
+        match self.rest.call(Method::PUT, &path, &Value::Null, true).await {
+            // A deleted mention: nothing to mark.
+            Ok(_) | Err(Refused::NotFound) => Ok(()),
             Err(Refused::Delivery(error)) => Err(error),
         }
     }

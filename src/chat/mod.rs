@@ -151,6 +151,18 @@ pub struct DeploymentCard {
     pub first: bool,
 }
 
+impl DeploymentCard {
+    /// The reaction that marks the command when the deployment ends:
+    /// 🚀 on success, 😕 on failure or error; none before.
+    pub fn ending(&self) -> Option<Reaction> {
+        match self.status? {
+            DeploymentState::Success => Some(Reaction::Rocket),
+            DeploymentState::Failure | DeploymentState::Error => Some(Reaction::Confused),
+            _ => None,
+        }
+    }
+}
+
 /// Why a reply could not be delivered.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeliveryError {

@@ -149,13 +149,8 @@ impl Hoist {
             &request.login,
         );
         let request_key = format!("github:comment:{}:{}", request.repo, request.comment_id);
-        let heard = Reply {
-            reaction: Some(Reaction::Eyes),
-            ..Reply::text(origin.clone(), "", false)
-        };
-        self.reply(&heard, Some(&format!("heard:{request_key}")))
-            .await?;
         let mut inbound = Inbound::typed(origin, request.text.clone(), request_key);
+        self.heard(&inbound).await?;
         match self.comment_command(&github, &request, &mut inbound).await {
             Ok(command) => self.handle_command(inbound, command).await?,
             Err(refusal) => self.conclude(&inbound, refusal).await?,
@@ -319,15 +314,8 @@ impl ChatAdapter for PrCommentAdapter {
         };
         // The end's reaction first: it is idempotent, and a retry after
         // a comment was posted must not post it again.
-        match card.status {
-            Some(DeploymentState::Success) => {
-                self.react(&repo, command_comment, Reaction::Rocket).await?;
-            }
-            Some(DeploymentState::Failure | DeploymentState::Error) => {
-                self.react(&repo, command_comment, Reaction::Confused)
-                    .await?;
-            }
-            _ => {}
+        if let Some(ending) = card.ending() {
+            self.react(&repo, command_comment, ending).await?;
         }
         let body = marked(&card_comment(card, &reply.text));
         let edit = card_message

@@ -193,6 +193,7 @@ impl Hoist {
             ("discord", "message_create") => {
                 let inbound =
                     discord::mention(&item.body, &self.config.users).map_err(Handling::Dropped)?;
+                self.heard(&inbound).await.map_err(Handling::Retry)?;
                 self.handle(inbound)
                     .await
                     .map(drop)

@@ -21,7 +21,7 @@ pub use outbox::Outbox;
 use jiff::Timestamp;
 
 use crate::app::Hoist;
-use crate::chat::{DeploymentCard, Reply};
+use crate::chat::{DeploymentCard, Inbound, Reaction, Reply};
 use crate::domain::{DeploymentState, Origin, Platform, RepoName};
 use crate::forge::{Deployment, NewStatus};
 use crate::store::DeploymentKey;
@@ -46,6 +46,18 @@ impl Hoist {
             .await?;
         self.outbox_wakeup.notify_one();
         Ok(())
+    }
+
+    /// Marks a command as heard (👀) where the platform shows reactions
+    /// on the message that held it, before anything else is said; once
+    /// per request.
+    pub async fn heard(&self, inbound: &Inbound) -> anyhow::Result<()> {
+        let heard = Reply {
+            reaction: Some(Reaction::Eyes),
+            ..Reply::text(inbound.origin.clone(), "", false)
+        };
+        self.reply(&heard, Some(&format!("heard:{}", inbound.request_key)))
+            .await
     }
 
     /// Tells the conversation that asked for the deployment about a

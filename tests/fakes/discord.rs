@@ -73,6 +73,8 @@ struct Model {
     rate_limited: usize,
     /// What `GET /gateway/bot` names.
     gateway_url: Option<String>,
+    /// Message id -> the bot's reactions on it, in order, each once.
+    reactions: HashMap<String, Vec<String>>,
 }
 
 impl Model {
@@ -97,6 +99,7 @@ impl FakeDiscord {
             rate_limits: VecDeque::new(),
             rate_limited: 0,
             gateway_url: None,
+            reactions: HashMap::new(),
         }));
         let address = super::listen(
             Router::new()
@@ -105,6 +108,15 @@ impl FakeDiscord {
         )
         .await;
         Self { address, model }
+    }
+
+    /// The bot's reactions on a message (emoji), in the order added.
+    pub fn reactions(&self, message_id: &str) -> Vec<String> {
+        self.model()
+            .reactions
+            .get(message_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Makes `GET /gateway/bot` name this gateway (a `FakeGateway`'s).
@@ -235,6 +247,17 @@ async fn handle(
         },
         (&Method::POST, ["channels", channel, "messages"]) => {
             create_message(&mut model, channel, &body)
+        }
+        // Discord answers 204 whether the reaction is new or not.
+        (&Method::PUT, ["channels", _, "messages", id, "reactions", emoji, "@me"]) => {
+            let emoji = percent_encoding::percent_decode_str(emoji)
+                .decode_utf8_lossy()
+                .into_owned();
+            let on = model.reactions.entry((*id).to_owned()).or_default();
+            if !on.contains(&emoji) {
+                on.push(emoji);
+            }
+            StatusCode::NO_CONTENT.into_response()
         }
         (&Method::PATCH, ["channels", channel, "messages", id]) => {
             edit_message(&mut model, channel, id, &body)
