@@ -15,7 +15,7 @@ use crate::forge::github::{GitHubAuth, GitHubForge, GitHubSettings};
 use crate::forge::local::LocalForge;
 use crate::forge::{EventSink, EventSource, Forge, ForgeEvent, event_queue};
 use crate::metrics::Metrics;
-use crate::runner::{Runner, RunnerApp, RunnerSettings};
+use crate::runner::{Masker, Runner, RunnerApp, RunnerSettings};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{InboxLane, Store};
 
@@ -220,5 +220,6 @@ fn runner_settings(config: &Config) -> RunnerSettings {
     RunnerSettings {
         apps,
         public_url: config.server.public_url.clone(),
+        masker: Masker::new(config.log_secrets()),
     }
 }

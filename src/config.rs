@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::domain::{AppName, Platform, RepoName};
@@ -413,6 +413,41 @@ impl Config {
             .values()
             .filter_map(|app| Some((app.repo.clone(), app.path.clone()?)))
             .collect()
+    }
+
+    /// What run logs mask: hoist's own credentials, and every app `env`
+    /// value whose name says it is one (`…TOKEN`, `…SECRET`,
+    /// `…PASSWORD`, `…KEY`, `…CREDENTIALS`, `…AUTH…`).
+    pub fn log_secrets(&self) -> Vec<String> {
+        const SECRET_NAMES: [&str; 7] = [
+            "TOKEN",
+            "SECRET",
+            "PASSWORD",
+            "PASSWD",
+            "KEY",
+            "CREDENTIAL",
+            "AUTH",
+        ];
+        let own = [
+            &self.github.token,
+            &self.github.webhook_secret,
+            &self.slack.bot_token,
+            &self.slack.signing_secret,
+            &self.discord.bot_token,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|secret| secret.expose_secret().to_owned());
+        let of_apps = self.apps.values().flat_map(|app| {
+            app.env
+                .iter()
+                .filter(|(name, _)| {
+                    let name = name.to_ascii_uppercase();
+                    SECRET_NAMES.iter().any(|word| name.contains(word))
+                })
+                .map(|(_, value)| value.clone())
+        });
+        own.chain(of_apps).collect()
     }
 
     pub fn app_timeout(&self, app: &AppConfig) -> Duration {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use hoist::domain::{DeploymentId, DeploymentState, RepoName};
 use hoist::forge::local::LocalForge;
 use hoist::forge::{Deployment, Forge, ForgeEvent, NewDeployment, NewStatus};
-use hoist::runner::{Runner, RunnerApp, RunnerSettings, log_url};
+use hoist::runner::{MASK, Masker, Runner, RunnerApp, RunnerSettings, log_url};
 use hoist::store::sqlite::SqliteStore;
 use hoist::store::{DeploymentKey, LogLine, LogStream, Store};
 use local_forge_fixture::GitRepo;
@@ -78,12 +78,17 @@ impl Setup {
     }
 
     fn runner(&self, app: RunnerApp) -> Runner {
+        self.runner_masking(app, Masker::default())
+    }
+
+    fn runner_masking(&self, app: RunnerApp, masker: Masker) -> Runner {
         Runner::new(
             self.forge.clone(),
             self.store.clone(),
             RunnerSettings {
                 apps: HashMap::from([("api".to_owned(), app)]),
                 public_url: PUBLIC_URL.into(),
+                masker,
             },
         )
     }
@@ -300,6 +305,37 @@ async fn the_script_sees_the_deployment_in_its_environment() {
 }
 
 #[tokio::test]
+async fn secrets_a_script_prints_are_masked_in_its_log() {
+    bounded(async {
+        let mut s = setup(concat!(
+            "#!/bin/sh\n",
+            "echo \"connecting with $DB_PASSWORD as $DB_USER\"\n",
+            "echo \"token: ghp_hoist-own-token\" >&2\n",
+        ))
+        .await;
+        let deployment = s.deploy("deploy").await;
+        let mut app = s.app();
+        app.env.insert("DB_PASSWORD".into(), "hunter2-hunter2".into());
+        app.env.insert("DB_USER".into(), "deployer".into());
+        // As hoist builds it: its own credentials and secret-named env.
+        let config = hoist::config::Config::from_toml_str(
+            "[github]\ntoken = \"ghp_hoist-own-token\"\n[apps.api]\nrepo = \"acme/api\"\npath = \"/x\"\nenv = { DB_PASSWORD = \"hunter2-hunter2\", DB_USER = \"deployer\" }\n",
+        )
+        .expect("config");
+        let runner = s.runner_masking(app, Masker::new(config.log_secrets()));
+        runner.run(&api(), &deployment).await.expect("run");
+
+        let log = s.log(deployment.id).await;
+        assert_eq!(
+            texts(&log, LogStream::Stdout),
+            [format!("connecting with {MASK} as deployer")]
+        );
+        assert_eq!(texts(&log, LogStream::Stderr), [format!("token: {MASK}")]);
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_non_zero_exit_is_a_failure_with_the_code() {
     bounded(async {
         let mut s = setup("#!/bin/sh\necho 'migrations failed' >&2\nexit 3\n").await;
@@ -445,6 +481,7 @@ async fn a_repository_without_runner_config_is_refused() {
         RunnerSettings {
             apps: HashMap::new(),
             public_url: PUBLIC_URL.into(),
+            masker: Masker::default(),
         },
     );
     let error = runner

@@ -26,6 +26,43 @@ const MAX_BATCH: usize = 256;
 /// writes is slowed down rather than buffered without end.
 const CHANNEL_CAPACITY: usize = 1024;
 
+/// Values a run's log never shows, each replaced by [`MASK`] wherever a
+/// line holds it (a script that echoes its environment, a tool that
+/// prints its command line).
+#[derive(Debug, Clone, Default)]
+pub struct Masker {
+    /// Longest first, so a secret that contains another is masked whole.
+    secrets: Vec<String>,
+}
+
+/// What a masked secret reads as.
+pub const MASK: &str = "***";
+
+/// Shorter values are not masked: masking `on` or `1` everywhere would
+/// garble the log and hide nothing.
+const MIN_SECRET_CHARS: usize = 4;
+
+impl Masker {
+    pub fn new(secrets: impl IntoIterator<Item = String>) -> Self {
+        let mut secrets: Vec<String> = secrets
+            .into_iter()
+            .filter(|secret| secret.chars().count() >= MIN_SECRET_CHARS)
+            .collect();
+        secrets.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+        secrets.dedup();
+        Self { secrets }
+    }
+
+    fn mask(&self, mut text: String) -> String {
+        for secret in &self.secrets {
+            if text.contains(secret.as_str()) {
+                text = text.replace(secret.as_str(), MASK);
+            }
+        }
+        text
+    }
+}
+
 /// Collects a run's log lines and stores them in arrival order.
 pub(super) struct LogSink {
     tx: mpsc::Sender<LogLine>,
@@ -33,14 +70,18 @@ pub(super) struct LogSink {
 }
 
 impl LogSink {
-    pub(super) fn start(store: Arc<dyn Store>, key: DeploymentKey) -> Self {
+    pub(super) fn start(store: Arc<dyn Store>, key: DeploymentKey, masker: Masker) -> Self {
         let (tx, mut rx) = mpsc::channel::<LogLine>(CHANNEL_CAPACITY);
         let writer = tokio::spawn(async move {
+            let masked = |line: LogLine| LogLine {
+                text: masker.mask(line.text),
+                ..line
+            };
             while let Some(first) = rx.recv().await {
-                let mut batch = vec![first];
+                let mut batch = vec![masked(first)];
                 while batch.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(line) => batch.push(line),
+                        Ok(line) => batch.push(masked(line)),
                         Err(_) => break,
                     }
                 }
@@ -132,4 +173,26 @@ fn finish_line(bytes: &[u8], truncated: bool) -> String {
         text.push_str(TRUNCATED_MARKER);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked_whole_and_short_values_left_alone() {
+        let masker = Masker::new([
+            "s3cret".to_owned(),
+            "s3cret-longer".to_owned(),
+            "on".to_owned(),
+        ]);
+        assert_eq!(
+            masker.mask("token=s3cret-longer and s3cret, debug on".into()),
+            "token=*** and ***, debug on"
+        );
+        assert_eq!(
+            Masker::default().mask("nothing to hide".into()),
+            "nothing to hide"
+        );
+    }
 }

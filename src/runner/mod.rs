@@ -27,6 +27,7 @@ use crate::domain::{DeploymentState, RepoName};
 use crate::forge::{Deployment, Forge, NewStatus};
 use crate::store::{DeploymentKey, Store};
 use capture::LogSink;
+pub use capture::{MASK, Masker};
 use process::Outcome;
 use workdir::WorkDir;
 
@@ -41,6 +42,8 @@ pub struct RunnerSettings {
     pub apps: HashMap<String, RunnerApp>,
     /// hoist's public base URL, for links to run logs.
     pub public_url: String,
+    /// What run logs never show ([`Masker`]).
+    pub masker: Masker,
 }
 
 /// How to deploy one app.
@@ -168,7 +171,11 @@ impl Runner {
         )
         .await?;
 
-        let log = LogSink::start(self.store.clone(), key.clone());
+        let log = LogSink::start(
+            self.store.clone(),
+            key.clone(),
+            self.settings.masker.clone(),
+        );
         let verdict = self.execute(app, deployment, &log).await;
         log.note(format!("{}: {}", verdict.state, verdict.description))
             .await;
