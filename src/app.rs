@@ -146,6 +146,23 @@ impl Hoist {
         }
     }
 
+    /// Ends the runs a previous hoist left unfinished (see
+    /// [`Runner::end_interrupted_runs`]); the events it causes tell their
+    /// conversations. Call once at start, with the event pump running.
+    pub async fn end_interrupted_runs(&self) -> anyhow::Result<()> {
+        let Some(runner) = &self.runner else {
+            return Ok(());
+        };
+        let ended = runner.end_interrupted_runs().await?;
+        if ended > 0 {
+            tracing::warn!(
+                ended,
+                "runs left unfinished by a previous hoist were marked error"
+            );
+        }
+        Ok(())
+    }
+
     /// What wakes the inbox worker of `lane`.
     pub(crate) fn inbox_wakeup(&self, lane: InboxLane) -> &Notify {
         match lane {

@@ -117,6 +117,7 @@ async fn run(command: Commands) -> anyhow::Result<()> {
         Commands::Shell { config } => {
             let built = Hoist::build(load_config(config.as_deref())?).await?;
             tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
+            built.hoist.end_interrupted_runs().await?;
             chat::shell::run(built.hoist).await
         }
         Commands::Serve { config } => {
@@ -128,6 +129,7 @@ async fn run(command: Commands) -> anyhow::Result<()> {
                 .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
             tracing::info!(%listen, "hoist is serving");
             tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
+            built.hoist.end_interrupted_runs().await?;
             let stop = CancellationToken::new();
             let inbox = tokio::spawn(Arc::clone(&built.hoist).run_inbox_until(stop.clone()));
             let watch = tokio::spawn(Arc::clone(&built.hoist).run_watch_until(stop.clone()));

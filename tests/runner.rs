@@ -494,3 +494,47 @@ async fn a_repository_without_runner_config_is_refused() {
     );
     assert!(s.statuses().is_empty());
 }
+
+#[tokio::test]
+async fn runs_a_previous_hoist_left_unfinished_are_ended_with_error_at_start() {
+    bounded(async {
+        let mut s = setup("#!/bin/sh\n").await;
+        // One run was going when hoist died; one had finished.
+        let interrupted = s.deploy("deploy").await;
+        let in_progress = NewStatus {
+            state: DeploymentState::InProgress,
+            description: Some("running".into()),
+            log_url: None,
+            environment_url: None,
+        };
+        s.forge
+            .create_status(&api(), interrupted.id, &in_progress)
+            .await
+            .expect("status");
+        s.statuses();
+        let finished = s.deploy("deploy:other").await;
+        s.runner(s.app()).run(&api(), &finished).await.expect("run");
+        s.statuses();
+
+        let runner = s.runner(s.app());
+        assert_eq!(runner.end_interrupted_runs().await.expect("recovery"), 1);
+        let posted = s.statuses();
+        assert_eq!(states(&posted), [DeploymentState::Error]);
+        assert!(
+            final_description(&posted).starts_with("interrupted by a restart of hoist"),
+            "{posted:?}"
+        );
+        let states_now = s
+            .forge
+            .deployment_statuses(&api(), finished.id)
+            .await
+            .expect("statuses");
+        assert_eq!(
+            states_now.last().map(|(status, _)| status.state),
+            Some(DeploymentState::Success),
+            "a finished run is left alone"
+        );
+        assert_eq!(runner.end_interrupted_runs().await.expect("again"), 0);
+    })
+    .await;
+}

@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use crate::domain::{DeploymentState, RepoName};
-use crate::forge::{Deployment, Forge, NewStatus};
+use crate::forge::{Deployment, DeploymentFilter, Forge, NewStatus};
 use crate::store::{DeploymentKey, Store};
 use capture::LogSink;
 pub use capture::{MASK, Masker};
@@ -33,6 +33,10 @@ use workdir::WorkDir;
 
 /// GitHub cuts a status description at 140 characters; keep ours whole.
 const MAX_DESCRIPTION_CHARS: usize = 140;
+/// Deployments per repository looked at for runs left unfinished.
+const RECOVERY_LOOKBACK: usize = 100;
+/// The status of a run hoist did not see to its end.
+const INTERRUPTED: &str = "interrupted by a restart of hoist before it finished; deploy again";
 
 /// The runner's configuration, from `[apps.NAME]` in hoist.toml.
 #[derive(Debug, Clone)]
@@ -134,6 +138,50 @@ impl Runner {
                 of_repo.next().is_none().then_some(only).flatten()
             }
         }
+    }
+
+    /// Ends the runs a previous hoist left unfinished (it was killed or
+    /// the machine went down): each deployment of the runner's apps still
+    /// `pending`, `queued` or `in_progress` gets `error`, so none stays
+    /// "in progress" forever. Call it once at start, before any run.
+    /// Returns how many were ended.
+    pub async fn end_interrupted_runs(&self) -> anyhow::Result<usize> {
+        let mut repos: Vec<&RepoName> = self.settings.apps.values().map(|app| &app.repo).collect();
+        repos.sort_by_key(|repo| repo.to_string().to_ascii_lowercase());
+        repos.dedup();
+        let recent = DeploymentFilter {
+            limit: RECOVERY_LOOKBACK,
+            ..DeploymentFilter::default()
+        };
+        let mut ended = 0;
+        for repo in repos {
+            let deployments = self
+                .forge
+                .list_deployments(repo, &recent)
+                .await
+                .with_context(|| format!("cannot list the deployments of {repo}"))?;
+            for deployment in deployments.iter().filter(|d| {
+                matches!(
+                    d.state,
+                    Some(
+                        DeploymentState::Pending
+                            | DeploymentState::Queued
+                            | DeploymentState::InProgress
+                    )
+                ) && self.handles(repo, d)
+            }) {
+                let key = DeploymentKey {
+                    forge: self.forge.kind().to_owned(),
+                    repo: repo.clone(),
+                    id: deployment.id,
+                };
+                let log_url = log_url(&self.settings.public_url, &key);
+                self.post(&key, DeploymentState::Error, INTERRUPTED, &log_url)
+                    .await?;
+                ended += 1;
+            }
+        }
+        Ok(ended)
     }
 
     /// Runs `deployment` of `repo` to the end and returns the final state,
