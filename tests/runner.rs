@@ -538,3 +538,103 @@ async fn runs_a_previous_hoist_left_unfinished_are_ended_with_error_at_start() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn two_deployments_to_one_environment_run_one_after_the_other() {
+    bounded(async {
+        let trace = tempfile::NamedTempFile::new().expect("trace file");
+        let mut s = setup(concat!(
+            "#!/bin/sh\n",
+            "echo \"start $HOIST_DEPLOYMENT_ID\" >> \"$TRACE\"\n",
+            "sleep 0.3\n",
+            "echo \"end $HOIST_DEPLOYMENT_ID\" >> \"$TRACE\"\n",
+        ))
+        .await;
+        let first = s.deploy("deploy").await;
+        let second = s.deploy("deploy:again").await;
+        let mut app = s.app();
+        app.env
+            .insert("TRACE".into(), trace.path().display().to_string());
+        let runner = s.runner(app);
+
+        let repo = api();
+        let (a, b) = tokio::join!(runner.run(&repo, &first), runner.run(&repo, &second));
+        assert_eq!(a.expect("first"), DeploymentState::Success);
+        assert_eq!(b.expect("second"), DeploymentState::Success);
+        let lines = std::fs::read_to_string(trace.path()).expect("trace");
+        let lines: Vec<&str> = lines.lines().collect();
+        assert_eq!(lines.len(), 4, "{lines:?}");
+        assert_eq!(
+            lines[0].replace("start", "end"),
+            lines[1],
+            "never interleaved: {lines:?}"
+        );
+        assert_eq!(
+            lines[2].replace("start", "end"),
+            lines[3],
+            "never interleaved: {lines:?}"
+        );
+        let queued = s
+            .statuses()
+            .into_iter()
+            .filter(|status| status.state == DeploymentState::Queued)
+            .collect::<Vec<_>>();
+        assert_eq!(queued.len(), 1, "the later one said it was queued");
+        assert!(
+            queued[0]
+                .description
+                .as_deref()
+                .is_some_and(|d| d.contains("another deployment to staging is running")),
+            "{queued:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_deployment_cancelled_while_it_waits_its_turn_never_runs() {
+    bounded(async {
+        let mut s = setup("#!/bin/sh\nsleep 0.3\necho ran\n").await;
+        let first = s.deploy("deploy").await;
+        let second = s.deploy("deploy:again").await;
+        let runner = s.runner(s.app());
+        let cancel = async {
+            // Once the second is queued behind the first, cancel it as the
+            // Cancel button does: an error status before it started.
+            loop {
+                let statuses = s
+                    .forge
+                    .deployment_statuses(&api(), second.id)
+                    .await
+                    .expect("statuses");
+                if statuses
+                    .iter()
+                    .any(|(status, _)| status.state == DeploymentState::Queued)
+                {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let cancelled = NewStatus {
+                state: DeploymentState::Error,
+                description: Some("Cancelled by ada before it started".into()),
+                log_url: None,
+                environment_url: None,
+            };
+            s.forge
+                .create_status(&api(), second.id, &cancelled)
+                .await
+                .expect("cancel");
+        };
+        let repo = api();
+        let (a, b, ()) = tokio::join!(
+            runner.run(&repo, &first),
+            runner.run(&repo, &second),
+            cancel
+        );
+        assert_eq!(a.expect("first"), DeploymentState::Success);
+        assert_eq!(b.expect("second"), DeploymentState::Error);
+        assert!(s.log(second.id).await.is_empty(), "it never ran");
+    })
+    .await;
+}

@@ -74,6 +74,9 @@ pub struct Runner {
     forge: Arc<dyn Forge>,
     store: Arc<dyn Store>,
     settings: RunnerSettings,
+    /// One run at a time per repository and environment: the held lock
+    /// is the run going there, the others wait for it in turn.
+    environments: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Where a deployment's run log is shown:
@@ -110,7 +113,18 @@ impl Runner {
             forge,
             store,
             settings,
+            environments: std::sync::Mutex::default(),
         }
+    }
+
+    /// The lock of one repository's environment.
+    fn environment_lock(&self, repo: &RepoName, environment: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let key = format!("{}/{}", repo.to_string().to_ascii_lowercase(), environment);
+        let mut locks = self
+            .environments
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Arc::clone(locks.entry(key).or_default())
     }
 
     /// Whether this runner deploys `deployment`. The caller asks before
@@ -210,6 +224,33 @@ impl Runner {
                 &log_url,
             )
             .await?;
+        }
+        // Two deployments to one environment never run at once: a later
+        // one says it is queued, and starts when the earlier one ends.
+        let lock = self.environment_lock(repo, &deployment.environment);
+        let _turn = match lock.clone().try_lock_owned() {
+            Ok(turn) => turn,
+            Err(_) => {
+                let waiting = format!(
+                    "queued: another deployment to {} is running; this one starts when it ends",
+                    deployment.environment
+                );
+                self.post(&key, DeploymentState::Queued, &waiting, &log_url)
+                    .await?;
+                lock.lock_owned().await
+            }
+        };
+        // Cancelled (or otherwise ended) since it was handed over: not run.
+        let ended = self
+            .forge
+            .deployment_statuses(repo, deployment.id)
+            .await
+            .with_context(|| format!("cannot read the statuses of deployment {}", deployment.id))?
+            .last()
+            .map(|(status, _)| status.state)
+            .filter(|state| state.is_final() && Some(*state) != deployment.state);
+        if let Some(state) = ended {
+            return Ok(state);
         }
         self.post(
             &key,
