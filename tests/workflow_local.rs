@@ -227,6 +227,25 @@ async fn the_server_answers_health_metrics_and_run_logs() {
     assert!(log.contains("out | shipping main to staging"), "{log}");
     assert!(log.contains("hoist | success"), "{log}");
 
+    // A browser gets a page; the run has ended, so it does not refresh.
+    let accept = [("Accept", "text/html,application/xhtml+xml")];
+    let (status, page) = support::http(
+        address,
+        "GET",
+        "/deployments/local/acme/web/1/log",
+        &accept,
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("<title>Deployment #1 of acme/web</title>"),
+        "{page}"
+    );
+    assert!(page.contains("out | shipping main to staging"), "{page}");
+    assert!(page.contains("<p>Finished.</p>"), "{page}");
+    assert!(!page.contains("refresh"), "{page}");
+
     let (status, _) = get(address, "/deployments/local/acme/web/99/log").await;
     assert_eq!(status, 404);
     let (status, _) = get(address, "/deployments/local/..%2F/web/1/log").await;
