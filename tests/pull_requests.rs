@@ -250,7 +250,12 @@ async fn bots_edits_quotes_and_plain_issues_deploy_nothing() {
     serving
         .pr_comment(7, 9305, "ada-gh", "```\n.deploy to staging\n```", "c-5")
         .await;
-    serving.wait_handled(5).await;
+    // Signed, but not an issue_comment hoist can read: dropped at once,
+    // not retried.
+    serving
+        .github_event("issue_comment", "c-6", &json!({"action": "created"}))
+        .await;
+    serving.wait_handled(6).await;
 
     assert!(github.deployment_ids("acme/api").is_empty());
     assert!(github.comments("acme/api", 7).is_empty());

@@ -128,14 +128,12 @@ pub fn origin(repo: &RepoName, number: u64, message: Option<u64>, login: &str) -
 }
 
 impl Hoist {
-    /// Acts on a stored `issue_comment` delivery. Errors are the store's
-    /// (the delivery is tried again); everything GitHub or the commenter
-    /// gets wrong is answered on the pull request.
-    pub async fn handle_pr_comment(&self, body: &str) -> anyhow::Result<()> {
-        let Some(request) = CommentEvent::parse(body)
-            .map_err(anyhow::Error::msg)?
-            .command()
-        else {
+    /// Acts on a stored `issue_comment` delivery (the inbox drops one
+    /// that does not parse). Errors are the store's (the delivery is
+    /// tried again); everything GitHub or the commenter gets wrong is
+    /// answered on the pull request.
+    pub async fn handle_pr_comment(&self, event: &CommentEvent) -> anyhow::Result<()> {
+        let Some(request) = event.command() else {
             return Ok(());
         };
         let Some(github) = self.github.clone() else {

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::Hoist;
 use crate::chat::discord::{self, Interaction};
+use crate::chat::pr_comment::CommentEvent;
 use crate::chat::slack::{ButtonPress, ButtonRequest, EventEnvelope, SlashCommand};
 use crate::domain::RepoName;
 use crate::forge::github::webhook;
@@ -235,7 +236,11 @@ impl Hoist {
                 .map_err(|e| Handling::Retry(e.into()))?;
         }
         if event == "issue_comment" {
-            return self.handle_pr_comment(body).await.map_err(Handling::Retry);
+            let comment = CommentEvent::parse(body).map_err(Handling::Dropped)?;
+            return self
+                .handle_pr_comment(&comment)
+                .await
+                .map_err(Handling::Retry);
         }
         let key = format!("github:{id}");
         let event = webhook::parse_event(event, body).map_err(Handling::Dropped)?;

@@ -28,7 +28,13 @@ impl Hoist {
     /// and looks again at auto-deploys waiting for checks (for a status
     /// event missed). Returns how many deployments were looked at.
     pub async fn watch_round(&self) -> anyhow::Result<usize> {
-        self.recheck_waiting(None).await?;
+        // Its own errors are its own: the catch-up below still runs.
+        if let Err(error) = self.recheck_waiting(None).await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot look at the waiting auto-deploys"
+            );
+        }
         let watch = &self.config.watch;
         let now = Timestamp::now();
         let since = now - SignedDuration::from_secs(secs(watch.max_age_secs));

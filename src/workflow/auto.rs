@@ -7,7 +7,6 @@
 //! same rules, audit entry and replies), with a request key made from the
 //! delivery, so a redelivered event deploys nothing twice.
 
-use anyhow::Context;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 
@@ -324,8 +323,15 @@ impl Hoist {
     /// will not deploy (a check failed, or it waited too long), or keeps
     /// it waiting.
     async fn recheck(&self, item: &WaitingItem) -> anyhow::Result<()> {
-        let mut waiting: WaitingDeploy = serde_json::from_value(item.body.clone())
-            .context("an unreadable waiting deployment")?;
+        // Written by this program: unreadable means a bug or an older
+        // version's shape, which no later look would read either.
+        let mut waiting: WaitingDeploy = match serde_json::from_value(item.body.clone()) {
+            Ok(waiting) => waiting,
+            Err(error) => {
+                tracing::error!(id = item.id, %error, "an unreadable waiting deployment was dropped");
+                return self.store.stop_waiting(item.id).await;
+            }
+        };
         let (Some(repo), Some(git_ref)) =
             (self.waiting_repo(&waiting), waiting.request.git_ref.clone())
         else {
