@@ -8,14 +8,16 @@ use std::time::Duration;
 use anyhow::Context;
 use secrecy::SecretString;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{Config, ForgeKind};
+use crate::domain::RepoName;
 use crate::forge::github::{GitHubAuth, GitHubForge, GitHubSettings};
 use crate::forge::local::LocalForge;
-use crate::forge::{EventSink, EventSource, Forge, ForgeEvent, event_queue};
+use crate::forge::{Deployment, EventSink, EventSource, Forge, ForgeEvent, GitAccess, event_queue};
 use crate::metrics::Metrics;
-use crate::runner::{Masker, Runner, RunnerApp, RunnerSettings};
+use crate::runner::{Masker, Runner, RunnerApp, RunnerSettings, Source};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{InboxLane, Store};
 
@@ -74,12 +76,15 @@ impl Hoist {
                 (github.clone(), None, Some(github))
             }
         };
-        // The runner of this release runs local-forge deployments; running
-        // GitHub's `deployment` events comes with the webhook intake.
-        let runner = (config.forge.kind == ForgeKind::Local)
+        // The local forge's deployments are always run; GitHub's when the
+        // operator turns the runner on.
+        let git: Option<Arc<dyn GitAccess>> = github
+            .as_ref()
+            .map(|github| Arc::clone(github) as Arc<dyn GitAccess>);
+        let runner = (config.forge.kind == ForgeKind::Local || config.runner.enabled)
             .then(|| runner_settings(&config))
             .filter(|settings| !settings.apps.is_empty())
-            .map(|settings| Arc::new(Runner::new(forge.clone(), store.clone(), settings)));
+            .map(|settings| Arc::new(Runner::new(forge.clone(), git, store.clone(), settings)));
         let hoist = Arc::new(Hoist {
             config: Arc::new(config),
             forge,
@@ -114,17 +119,8 @@ impl Hoist {
             drop(self.answering.write().await);
             match event {
                 ForgeEvent::Deployment { repo, deployment } => {
-                    if let Some(runner) = self
-                        .runner
-                        .as_ref()
-                        .filter(|runner| runner.handles(&repo, &deployment))
-                    {
-                        let runner = Arc::clone(runner);
-                        self.tasks.spawn(async move {
-                            if let Err(error) = runner.run(&repo, &deployment).await {
-                                tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "deployment run failed");
-                            }
-                        });
+                    if let Err(error) = self.deployment_created(&repo, &deployment).await {
+                        tracing::error!(%repo, id = %deployment.id, error = format!("{error:#}"), "cannot queue a deployment's run");
                     }
                 }
                 ForgeEvent::DeploymentStatus {
@@ -143,6 +139,27 @@ impl Hoist {
                 | ForgeEvent::ChecksChanged { .. } => {}
             }
             events.handed_on();
+        }
+    }
+
+    /// A deployment was created (the local forge's event, GitHub's
+    /// `deployment` webhook): the runner queues it if it is its to run.
+    pub async fn deployment_created(
+        &self,
+        repo: &RepoName,
+        deployment: &Deployment,
+    ) -> anyhow::Result<()> {
+        if let Some(runner) = &self.runner {
+            let accepted = runner.accept(repo, deployment).await?;
+            tracing::debug!(%repo, id = %deployment.id, ?accepted, "deployment seen by the runner");
+        }
+        Ok(())
+    }
+
+    /// Runs the runner's workers (if hoist runs deployments) until `stop`.
+    pub async fn run_runner_until(self: Arc<Self>, stop: CancellationToken) {
+        if let Some(runner) = &self.runner {
+            Arc::clone(runner).run_workers_until(stop).await;
         }
     }
 
@@ -173,7 +190,9 @@ impl Hoist {
 
     /// Deployments running or events waiting to be handled.
     pub fn busy(&self) -> bool {
-        self.events.in_queue() > 0 || !self.tasks.is_empty()
+        self.events.in_queue() > 0
+            || !self.tasks.is_empty()
+            || self.runner.as_ref().is_some_and(|runner| runner.is_busy())
     }
 
     /// Waits until every event sent so far has been handled and every run
@@ -183,6 +202,9 @@ impl Hoist {
             self.tasks.close();
             self.tasks.wait().await;
             self.tasks.reopen();
+            if let Some(runner) = &self.runner {
+                runner.wait_idle().await;
+            }
             tokio::task::yield_now().await;
         }
     }
@@ -221,22 +243,31 @@ fn runner_settings(config: &Config) -> RunnerSettings {
         .apps
         .iter()
         .filter_map(|(name, app)| {
+            let source = match config.forge.kind {
+                ForgeKind::Local => Source::Local(app.path.clone()?),
+                ForgeKind::Github => Source::Remote,
+            };
             Some((
                 name.clone(),
                 RunnerApp {
                     repo: app.repo.clone(),
                     deploy_command: app.deploy_command.clone()?,
                     remove_command: app.remove_command.clone(),
-                    source: app.path.clone()?,
+                    shell: app.shell,
+                    source,
                     env: app.env.clone(),
                     timeout: config.app_timeout(app),
+                    environment_urls: app.environment_urls.clone(),
                 },
             ))
         })
         .collect();
     RunnerSettings {
         apps,
+        known_apps: config.apps.keys().cloned().collect(),
         public_url: config.server.public_url.clone(),
         masker: Masker::new(config.log_secrets()),
+        workers: config.runner.workers,
+        work_dir: config.runner.work_dir.clone(),
     }
 }

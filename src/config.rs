@@ -223,13 +223,27 @@ impl Default for WatchConfig {
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunnerConfig {
+    /// With forge.kind = "github": run the deployments GitHub announces
+    /// (`deployment` webhooks) for apps with a `deploy_command`. The
+    /// local forge's deployments are always run.
+    pub enabled: bool,
+    /// Deployments run at once (each environment still one at a time).
+    pub workers: usize,
     /// Default for apps that set no `timeout_secs`.
     pub timeout_secs: u64,
+    /// Where the runner keeps a git cache per app (fetched commits);
+    /// each run still gets a fresh directory of its own.
+    pub work_dir: PathBuf,
 }
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        Self { timeout_secs: 300 }
+        Self {
+            enabled: false,
+            workers: 4,
+            timeout_secs: 30 * 60,
+            work_dir: PathBuf::from("hoist-work"),
+        }
     }
 }
 
@@ -240,13 +254,22 @@ pub struct AppConfig {
     pub default_environment: Option<String>,
     /// Local forge: the git repository on disk.
     pub path: Option<PathBuf>,
-    /// argv of the command the runner starts; no shell is involved.
+    /// argv of the command the runner starts; no shell is involved
+    /// unless `shell` is true.
     pub deploy_command: Option<Vec<String>>,
     /// argv for `task: remove` deployments.
     pub remove_command: Option<Vec<String>>,
+    /// Run `deploy_command` and `remove_command` as one `sh -c` line
+    /// (their words joined by spaces), for pipes and `$VARIABLES`.
+    #[serde(default)]
+    pub shell: bool,
     pub timeout_secs: Option<u64>,
     #[serde(default)]
     pub env: BTreeMap<String, String>,
+    /// Environment -> the URL where the app is reached there, sent as
+    /// the `environment_url` of the runner's statuses.
+    #[serde(default)]
+    pub environment_urls: BTreeMap<String, String>,
     /// Where deployments nobody typed (auto-deploys on push) are
     /// announced; without it they are made silently.
     pub channel: Option<Channel>,
@@ -375,6 +398,9 @@ impl Config {
                 .is_some_and(|argv| argv.is_empty())
         }) {
             return Err(format!("apps.{name}.deploy_command must not be empty"));
+        }
+        if self.runner.workers == 0 {
+            return Err("runner.workers: at least 1 is needed to run deployments".into());
         }
         Ok(())
     }

@@ -75,6 +75,8 @@ pub async fn run() -> anyhow::Result<()> {
         .await?;
 
     tokio::spawn(Arc::clone(&hoist).pump_events(built.events));
+    let stop = tokio_util::sync::CancellationToken::new();
+    tokio::spawn(Arc::clone(&hoist).run_runner_until(stop.clone()));
     tokio::spawn(crate::server::serve(Arc::clone(&hoist), listener));
     println!(
         "hoist demo: app `demo` lives in a throwaway repository at {}.\n\
@@ -83,6 +85,7 @@ pub async fn run() -> anyhow::Result<()> {
         repo_path.display()
     );
     let result = shell::run(hoist).await;
+    stop.cancel();
     drop(dir);
     result
 }

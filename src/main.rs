@@ -118,7 +118,11 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             let built = Hoist::build(load_config(config.as_deref())?).await?;
             tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
             built.hoist.end_interrupted_runs().await?;
-            chat::shell::run(built.hoist).await
+            let stop = CancellationToken::new();
+            tokio::spawn(Arc::clone(&built.hoist).run_runner_until(stop.clone()));
+            let result = chat::shell::run(built.hoist).await;
+            stop.cancel();
+            result
         }
         Commands::Serve { config } => {
             let config = load_config(config.as_deref())?;
@@ -135,6 +139,7 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             let watch = tokio::spawn(Arc::clone(&built.hoist).run_watch_until(stop.clone()));
             let retention =
                 tokio::spawn(Arc::clone(&built.hoist).run_retention_until(stop.clone()));
+            let runner = tokio::spawn(Arc::clone(&built.hoist).run_runner_until(stop.clone()));
             let discord = &built.hoist.config.discord;
             let gateway = match (&discord.bot_token, discord.gateway) {
                 (Some(token), true) => {
@@ -156,6 +161,7 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             inbox.await?;
             watch.await?;
             retention.await?;
+            runner.await?;
             outbox.await?;
             if let Some(gateway) = gateway {
                 gateway.await?;

@@ -4,18 +4,19 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 
+mod log;
+
 use crate::app::Hoist;
 use crate::chat::discord::{self, Interaction};
 use crate::chat::slack::{self, ButtonPress, EventEnvelope, SlashCommand};
-use crate::domain::{DeploymentId, RepoName};
 use crate::forge::github::webhook;
-use crate::store::{AuditEntry, DeploymentKey, InboxLane, LogStream};
+use crate::store::{AuditEntry, InboxLane};
 
 /// No endpoint of hoist needs a larger body; bigger requests get 413.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -33,7 +34,7 @@ pub fn router(hoist: Arc<Hoist>) -> Router {
         .route("/discord/interactions", post(discord_interaction))
         .route(
             "/deployments/{forge}/{owner}/{repo}/{id}/log",
-            get(deployment_log),
+            get(log::deployment_log),
         )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(hoist)
@@ -346,127 +347,4 @@ async fn store_then(
 /// A short plain-text answer, one line.
 fn text(status: StatusCode, message: &str) -> Response {
     (status, format!("{message}\n")).into_response()
-}
-
-/// A run's output: plain text, one line per line the command printed;
-/// or, for a browser (`Accept: text/html`), a page that refreshes itself
-/// while the deployment runs.
-async fn deployment_log(
-    State(hoist): State<Arc<Hoist>>,
-    Path((forge, owner, repo, id)): Path<(String, String, String, i64)>,
-    headers: HeaderMap,
-) -> Response {
-    let Some(repo) = RepoName::new(&owner, &repo) else {
-        return (StatusCode::NOT_FOUND, "no such repository\n").into_response();
-    };
-    let key = DeploymentKey {
-        forge,
-        repo,
-        id: DeploymentId(id),
-    };
-    match hoist.store.read_log(&key).await {
-        Ok(lines) if lines.is_empty() => {
-            (StatusCode::NOT_FOUND, "no log for this deployment\n").into_response()
-        }
-        Ok(lines) => {
-            let text: String = lines
-                .iter()
-                .map(|line| {
-                    let stream = match line.stream {
-                        LogStream::Stdout => "out",
-                        LogStream::Stderr => "err",
-                        LogStream::Hoist => "hoist",
-                    };
-                    format!("{} {stream:>5} | {}\n", line.at, line.text)
-                })
-                .collect();
-            let wants_html = headers
-                .get(header::ACCEPT)
-                .and_then(|accept| accept.to_str().ok())
-                .is_some_and(|accept| accept.contains("text/html"));
-            if !wants_html {
-                return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text)
-                    .into_response();
-            }
-            // Unknown (the forge did not answer) counts as finished: a
-            // page that refreshes for ever helps nobody.
-            let running = hoist
-                .forge
-                .deployment_statuses(&key.repo, key.id)
-                .await
-                .is_ok_and(|statuses| {
-                    statuses
-                        .last()
-                        .is_some_and(|(status, _)| !status.state.is_final())
-                });
-            let page = log_page(&key, &text, running);
-            ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response()
-        }
-        Err(error) => {
-            tracing::error!(error = format!("{error:#}"), "cannot read a deployment log");
-            (StatusCode::INTERNAL_SERVER_ERROR, "cannot read the log\n").into_response()
-        }
-    }
-}
-
-/// The log as a page: the text as it is, and while the run goes on a
-/// refresh every two seconds (no script).
-fn log_page(key: &DeploymentKey, text: &str, running: bool) -> String {
-    let title = format!("Deployment #{} of {}", key.id, key.repo);
-    let (refresh, state) = if running {
-        (
-            r#"<meta http-equiv="refresh" content="2">"#,
-            "Still running: this page refreshes every 2 s.",
-        )
-    } else {
-        ("", "Finished.")
-    };
-    format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width\">{refresh}<title>{title}</title></head>\n\
-         <body><h1>{title}</h1><p>{state}</p><pre>{}</pre></body></html>\n",
-        escape_html(text),
-        title = escape_html(&title),
-    )
-}
-
-/// Five characters to escape: not worth a crate.
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_running_logs_page_refreshes_and_what_it_shows_is_escaped() {
-        let key = DeploymentKey {
-            forge: "local".into(),
-            repo: "acme/api".parse().unwrap(),
-            id: DeploymentId(7),
-        };
-        let page = log_page(&key, "out | <script>alert('x')</script> & done\n", true);
-        assert!(
-            page.contains(r#"<meta http-equiv="refresh" content="2">"#),
-            "{page}"
-        );
-        assert!(page.contains("Still running"), "{page}");
-        assert!(
-            page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; done"),
-            "{page}"
-        );
-        assert!(!page.contains("<script>"), "{page}");
-    }
 }

@@ -7,10 +7,10 @@ use proptest::prelude::*;
 
 /// Pieces of the grammar, glued at random, reach deeper than random text.
 const TOKENS: &[&str] = &[
-    "deploy", "DEPLOY", "deploys", "noop", "where", "can", "I", "help", "to", "in", "on", ":", "!",
-    "/", " ", "  ", "\t", "\n", "|", "=", "\"", "\\", "--", ",", "@", "<@", "<@!", ">", ".", "..",
-    "@{", ".lock", "api", "staging", "x", "ü", "功", "\u{0}", "\u{7f}", "\u{85}", "\u{a0}", "?",
-    "-", "'",
+    "deploy", "DEPLOY", "deploys", "noop", "cancel", "cancle", "where", "can", "I", "help", "to",
+    "in", "on", ":", "!", "/", " ", "  ", "\t", "\n", "|", "=", "\"", "\\", "--", ",", "@", "<@",
+    "<@!", ">", ".", "..", "@{", ".lock", "api", "staging", "x", "ü", "功", "\u{0}", "\u{7f}",
+    "\u{85}", "\u{a0}", "?", "-", "'",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -23,6 +23,7 @@ fn any_text() -> impl Strategy<Value = String> {
         token_soup(),
         token_soup().prop_map(|t| format!(".{t}")),
         token_soup().prop_map(|t| format!("deploy {t}")),
+        token_soup().prop_map(|t| format!("deploy:cancel{t}")),
     ]
 }
 
@@ -40,7 +41,11 @@ fn git_ref() -> impl Strategy<Value = String> {
 fn task() -> impl Strategy<Value = String> {
     prop_oneof![
         Just("deploy".to_owned()),
-        "[a-zA-Z0-9_.:-]{1,10}".prop_map(|t| format!("deploy:{t}")),
+        "[a-zA-Z0-9_.:-]{1,10}"
+            .prop_filter("`deploy:cancel` and its near misses are not tasks", |t| {
+                strsim::damerau_levenshtein(&t.to_ascii_lowercase(), "cancel") > 1
+            })
+            .prop_map(|t| format!("deploy:{t}")),
     ]
 }
 
@@ -88,6 +93,8 @@ fn command() -> impl Strategy<Value = Command> {
         name().prop_map(|app| Command::WhereCanIDeploy { app }),
         (name(), proptest::option::of(name()))
             .prop_map(|(app, environment)| Command::Deploys { app, environment }),
+        (proptest::option::of(name()), proptest::option::of(name()))
+            .prop_map(|(app, environment)| Command::Cancel { app, environment }),
         proptest::option::of(topic).prop_map(|topic| Command::Help { topic }),
         Just(Command::WhoAmI),
     ]

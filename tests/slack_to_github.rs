@@ -454,7 +454,7 @@ async fn the_cancel_button_calls_off_a_deployment_that_has_not_started() {
     );
     serving
         .slack
-        .wait_for("Too late to cancel deployment #1002 of api: it is already in progress.")
+        .wait_for("Too late to cancel deployment #1002 of api main to staging: it is already in progress.")
         .await;
     assert_eq!(serving.github.statuses(1002).len(), 1, "nothing posted");
 

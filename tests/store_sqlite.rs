@@ -11,7 +11,7 @@ use hoist::forge::{Check, CheckState, DeploymentFilter, NewDeployment, NewStatus
 use hoist::store::sqlite::SqliteStore;
 use hoist::store::{
     AuditEntry, DeploymentKey, DeploymentRecord, Inbox, InboxLane, LocalForgeStore, LogLine,
-    LogStream, Replies, Store, Waiting,
+    LogStream, Replies, RunCancel, RunQueue, RunState, Store, Waiting,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -205,9 +205,12 @@ async fn log_lines_come_back_in_the_order_they_were_appended() {
     store.append_log(&key(1), &second).await.expect("append");
     store.append_log(&key(1), &[]).await.expect("empty batch");
 
-    let log = store.read_log(&key(1)).await.expect("read");
-    assert_eq!(log, [first, second].concat());
-    assert!(store.read_log(&key(3)).await.expect("read").is_empty());
+    let log = store.read_log(&key(1), 0).await.expect("read");
+    assert_eq!(log, [first, second.clone()].concat());
+    // A reader following the log asks for what came after what it has.
+    assert_eq!(store.read_log(&key(1), 2).await.expect("read"), second);
+    assert!(store.read_log(&key(1), 4).await.expect("read").is_empty());
+    assert!(store.read_log(&key(3), 0).await.expect("read").is_empty());
 }
 
 #[tokio::test]
@@ -838,4 +841,204 @@ async fn waiting_deployments_are_claimed_by_commit_leased_and_kept_or_ended() {
         .await
         .unwrap();
     assert_eq!(expired.len(), 1);
+}
+
+fn run_deployment(id: i64, environment: &str) -> hoist::forge::Deployment {
+    hoist::forge::Deployment {
+        id: DeploymentId(id),
+        git_ref: "main".into(),
+        sha: sha('a'),
+        task: "deploy".into(),
+        environment: environment.into(),
+        description: None,
+        creator: "ada".into(),
+        created_at: at(0),
+        payload: json!({"hoist": {"app": "api"}}),
+        state: None,
+        transient_environment: false,
+        production_environment: false,
+    }
+}
+
+#[tokio::test]
+async fn the_run_queue_runs_one_job_per_lane_in_order_and_never_twice() {
+    let store = memory().await;
+    let lease = at(30_000);
+    let enqueue = |id: i64, lane: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .enqueue_run(&key(id), "api", lane, &run_deployment(id, lane), at(id))
+                .await
+                .expect("enqueue")
+        }
+    };
+    let first = enqueue(1, "acme/api/staging").await.expect("new");
+    assert_eq!(first.ahead, 0);
+    assert_eq!(enqueue(1, "acme/api/staging").await, None, "queued once");
+    assert_eq!(enqueue(2, "acme/api/staging").await.expect("new").ahead, 1);
+    assert_eq!(
+        enqueue(3, "acme/api/production").await.expect("new").ahead,
+        0
+    );
+
+    assert_eq!(
+        store.lane_length("acme/api/staging").await.expect("length"),
+        2
+    );
+    assert_eq!(store.lane_length("acme/api/qa").await.expect("length"), 0);
+    let claimed = store.claim_run("w1", at(10), lease).await.expect("claim");
+    let claimed = claimed.expect("the oldest job");
+    assert_eq!(claimed.key, key(1));
+    assert_eq!(claimed.app, "api");
+    assert_eq!(claimed.deployment, run_deployment(1, "acme/api/staging"));
+    // Staging is busy: the next job that may start is production's.
+    let next = store.claim_run("w2", at(10), lease).await.expect("claim");
+    assert_eq!(next.map(|job| job.key), Some(key(3)));
+    assert_eq!(
+        store.claim_run("w3", at(10), lease).await.expect("claim"),
+        None
+    );
+    assert_eq!(
+        store.run_state(&key(2)).await.expect("state"),
+        Some(RunState::Queued)
+    );
+    assert_eq!(
+        store
+            .open_run("acme/api/staging")
+            .await
+            .expect("open")
+            .map(|job| job.key),
+        Some(key(1)),
+        "the running one first"
+    );
+    // Staging's first ends: its second may start.
+    store.finish_run(claimed.id, at(20)).await.expect("finish");
+    assert_eq!(
+        store.run_state(&key(1)).await.expect("state"),
+        Some(RunState::Done)
+    );
+    let second = store.claim_run("w1", at(21), lease).await.expect("claim");
+    assert_eq!(second.map(|job| job.key), Some(key(2)));
+    assert_eq!(store.run_state(&key(9)).await.expect("state"), None);
+}
+
+#[tokio::test]
+async fn cancelling_a_run_dequeues_it_or_asks_its_worker_and_leases_end_interrupted_ones() {
+    let store = memory().await;
+    for (id, lane) in [(1, "acme/api/staging"), (2, "acme/api/staging")] {
+        store
+            .enqueue_run(&key(id), "api", lane, &run_deployment(id, lane), at(id))
+            .await
+            .expect("enqueue");
+    }
+    let running = store
+        .claim_run("w1", at(10), at(1_000))
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(
+        store
+            .cancel_run(&key(2), "ada", at(11))
+            .await
+            .expect("cancel"),
+        RunCancel::Dequeued
+    );
+    assert_eq!(
+        store
+            .claim_run("w2", at(12), at(1_000))
+            .await
+            .expect("claim"),
+        None,
+        "a dequeued job never runs"
+    );
+    assert_eq!(
+        store.run_cancel_requested(running.id).await.expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .cancel_run(&key(1), "ada", at(13))
+            .await
+            .expect("cancel"),
+        RunCancel::Requested
+    );
+    assert_eq!(
+        store
+            .cancel_run(&key(1), "bob", at(14))
+            .await
+            .expect("cancel"),
+        RunCancel::Requested
+    );
+    assert_eq!(
+        store
+            .run_cancel_requested(running.id)
+            .await
+            .expect("read")
+            .as_deref(),
+        Some("ada"),
+        "the first to ask is named"
+    );
+    assert_eq!(
+        store
+            .cancel_run(&key(7), "ada", at(15))
+            .await
+            .expect("cancel"),
+        RunCancel::Unknown
+    );
+
+    // The lease is renewed by its worker only.
+    assert!(
+        store
+            .renew_run(running.id, "w1", at(2_000))
+            .await
+            .expect("renew")
+    );
+    assert!(
+        !store
+            .renew_run(running.id, "w2", at(3_000))
+            .await
+            .expect("renew")
+    );
+    // Not lapsed yet: nothing is interrupted; lapsed: it is, until ended.
+    assert!(
+        store
+            .interrupted_runs(at(1_500))
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let interrupted = store.interrupted_runs(at(2_001)).await.expect("read");
+    assert_eq!(
+        interrupted
+            .iter()
+            .map(|job| job.key.clone())
+            .collect::<Vec<_>>(),
+        [key(1)]
+    );
+    store
+        .finish_run(interrupted[0].id, at(2_002))
+        .await
+        .expect("end");
+    assert!(
+        store
+            .interrupted_runs(at(9_000))
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(
+        !store
+            .renew_run(running.id, "w1", at(9_000))
+            .await
+            .expect("renew"),
+        "ended: no longer its worker's"
+    );
+    assert_eq!(
+        store
+            .cancel_run(&key(1), "ada", at(9_001))
+            .await
+            .expect("cancel"),
+        RunCancel::Finished
+    );
 }

@@ -483,10 +483,8 @@ fn message_body(reply: &Reply) -> Value {
     let Some(card) = &reply.card else {
         return json!({ "content": truncate(&reply.text, 2000), "allowed_mentions": { "parse": [] } });
     };
-    let cancellable = matches!(
-        card.status,
-        None | Some(DeploymentState::Pending | DeploymentState::Queued)
-    );
+    // As on Slack: until it ends.
+    let cancellable = !card.status.is_some_and(DeploymentState::is_final);
     let components = if cancellable {
         json!([{ "type": 1, "components": [{
             "type": 2, "style": 4, "label": "Cancel",

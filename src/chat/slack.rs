@@ -369,8 +369,12 @@ fn card_content(card: &DeploymentCard, fallback: &str) -> SlackMessageContent {
         ));
     }
     let mut blocks: Vec<SlackBlock> = vec![headline.into(), SlackContextBlock::new(context).into()];
-    // Until something starts it, a deployment can be called off.
-    if matches!(card.state.as_str(), "created" | "pending" | "queued") {
+    // Until it ends, a deployment can be called off (one hoist's runner is
+    // running is stopped; one another tool runs is answered "too late").
+    if matches!(
+        card.state.as_str(),
+        "created" | "pending" | "queued" | "in progress"
+    ) {
         let cancel = SlackBlockButtonElement::new(SlackBlockPlainTextOnly::from("Cancel"))
             .with_action_id(SlackActionId(CANCEL_ACTION.into()))
             .with_value(card.key.clone())

@@ -14,9 +14,10 @@ use super::Command;
 use crate::suggest::nearest;
 
 /// The catalogue files, in the order help lists them.
-const SOURCES: [(&str, &str); 6] = [
+const SOURCES: [(&str, &str); 7] = [
     ("deploy.toml", include_str!("../../commands/deploy.toml")),
     ("noop.toml", include_str!("../../commands/noop.toml")),
+    ("cancel.toml", include_str!("../../commands/cancel.toml")),
     ("where.toml", include_str!("../../commands/where.toml")),
     ("deploys.toml", include_str!("../../commands/deploys.toml")),
     ("help.toml", include_str!("../../commands/help.toml")),
@@ -202,7 +203,9 @@ mod tests {
         let names: Vec<&str> = catalogue.commands.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(
             names,
-            ["deploy", "noop", "where", "deploys", "help", "whoami"]
+            [
+                "deploy", "noop", "cancel", "where", "deploys", "help", "whoami"
+            ]
         );
         // Each keyword the grammar knows is documented, and each file in
         // commands/ is embedded.
@@ -247,7 +250,14 @@ mod tests {
     #[test]
     fn overview_lists_every_command() {
         let overview = help(None);
-        for name in ["deploy", "noop", "where can I deploy", "deploys", "help"] {
+        for name in [
+            "deploy",
+            "noop",
+            "deploy:cancel",
+            "where can I deploy",
+            "deploys",
+            "help",
+        ] {
             assert!(overview.contains(&format!("`{name}")), "{overview}");
         }
     }

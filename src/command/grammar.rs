@@ -31,6 +31,18 @@ const PREPOSITIONS: [&str; 3] = ["to", "in", "on"];
 /// The task a `deploy` without `:task` asks for (GitHub's default).
 pub(crate) const DEFAULT_TASK: &str = "deploy";
 
+/// The task suffix that makes `deploy:...` a [`Command::Cancel`], and
+/// that command's name in the catalogue (`commands/cancel.toml`).
+pub(crate) const CANCEL: &str = "cancel";
+
+/// Whether [`request`] reads a ref, hosts and parameters (`deploy`,
+/// `noop`), or refuses each where it starts (`deploy:cancel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Extras {
+    Read,
+    Refuse,
+}
+
 /// Why parsing stopped: where, what was wrong, and what was meant.
 #[derive(Debug)]
 pub(crate) struct Fail<'a> {
@@ -281,10 +293,26 @@ pub(crate) fn command(input: &str) -> Res<'_, Command> {
     )
 }
 
-/// `deploy[:task][!] ...`, after the word `deploy`.
+/// `deploy[:task][!] ...`, after the word `deploy`; `deploy:cancel ...`
+/// is a command of its own.
 fn deploy(input: &str) -> Res<'_, Command> {
     let (rest, task) = match input.strip_prefix(':') {
         Some(after) => match take_while1::<_, _, Fail>(is_task_char).parse(after) {
+            Ok((rest, suffix)) if suffix.eq_ignore_ascii_case(CANCEL) => {
+                return within(CANCEL, cancel(rest));
+            }
+            // A slip on the way to `deploy:cancel` must not deploy.
+            Ok((_, suffix)) if is_near_cancel(suffix) => {
+                return fail_with(
+                    after,
+                    format!(
+                        "`deploy:{}` is one typo away from `deploy:cancel`, \
+                         so hoist does not take it for a task",
+                        excerpt(suffix)
+                    ),
+                    Some("deploy:cancel"),
+                );
+            }
             Ok((rest, suffix)) => (rest, format!("{DEFAULT_TASK}:{suffix}")),
             Err(_) => return fail(after, "expected a task name after `deploy:`"),
         },
@@ -297,10 +325,42 @@ fn deploy(input: &str) -> Res<'_, Command> {
             format!("unexpected `{}` after `deploy`", next_char(rest)),
         );
     }
-    let (rest, mut request) = request(rest)?;
+    let (rest, mut request) = request(rest, Extras::Read)?;
     request.task = task;
     request.force = bang.is_some();
     Ok((rest, Command::Deploy(request)))
+}
+
+/// Whether a task suffix is one edit from `cancel` (`cancle`, `cancl`),
+/// without regard to case.
+fn is_near_cancel(suffix: &str) -> bool {
+    strsim::damerau_levenshtein(&suffix.to_ascii_lowercase(), CANCEL) == 1
+}
+
+/// `deploy:cancel [app] [to|in|on env]`, after `deploy:cancel`: a
+/// deploy's app and environment and nothing else, each refused part
+/// named where it starts.
+fn cancel(input: &str) -> Res<'_, Command> {
+    if input.starts_with('!') {
+        return fail(
+            input,
+            "`deploy:cancel` cannot be forced: it only stops a deployment",
+        );
+    }
+    if !ends_part(input) {
+        return fail(
+            input,
+            format!("unexpected `{}` after `deploy:cancel`", next_char(input)),
+        );
+    }
+    let (rest, request) = request(input, Extras::Refuse)?;
+    Ok((
+        rest,
+        Command::Cancel {
+            app: request.app,
+            environment: request.environment,
+        },
+    ))
 }
 
 /// `noop ...`, after the word `noop`: a deploy's arguments, no task, no
@@ -321,13 +381,14 @@ fn noop(input: &str) -> Res<'_, Command> {
             format!("unexpected `{}` after `noop`", next_char(input)),
         );
     }
-    let (rest, mut request) = request(input)?;
+    let (rest, mut request) = request(input, Extras::Read)?;
     request.task = DEFAULT_TASK.to_owned();
     Ok((rest, Command::Noop(request)))
 }
 
-/// `[app[/ref]] [to|in|on env[/host,...]] [| key=value ...]`.
-fn request(input: &str) -> Res<'_, DeployRequest> {
+/// `[app[/ref]] [to|in|on env[/host,...]] [| key=value ...]`; with
+/// [`Extras::Refuse`], only `[app] [to|in|on env]`.
+fn request(input: &str, extras: Extras) -> Res<'_, DeployRequest> {
     let mut request = DeployRequest::default();
     let (rest, _) = ws0(input)?;
     // The short form: no app when nothing, `|` or a preposition follows.
@@ -335,7 +396,7 @@ fn request(input: &str) -> Res<'_, DeployRequest> {
     let rest = if short {
         rest
     } else {
-        let (rest, (app, git_ref)) = app_and_ref(rest)?;
+        let (rest, (app, git_ref)) = app_and_ref(rest, extras)?;
         request.app = Some(app);
         request.git_ref = git_ref;
         rest
@@ -356,6 +417,12 @@ fn request(input: &str) -> Res<'_, DeployRequest> {
         let (after, _) = ws0(after)?;
         let preposition = format!("`{}`", word.to_ascii_lowercase());
         let (rest, environment) = name(after, "an environment name", Some(&preposition), &['/'])?;
+        if extras == Extras::Refuse && rest.starts_with('/') {
+            return fail(
+                rest,
+                "`deploy:cancel` takes no hosts: it stops the whole deployment",
+            );
+        }
         let (rest, hosts) = hosts(rest)?;
         request.environment = Some(environment);
         request.hosts = hosts;
@@ -363,8 +430,17 @@ fn request(input: &str) -> Res<'_, DeployRequest> {
     };
     let (rest, _) = ws0(rest)?;
     let (rest, params) = match rest.strip_prefix('|') {
+        Some(_) if extras == Extras::Refuse => {
+            return fail(
+                rest,
+                "`deploy:cancel` takes no parameters: it runs no deploy script",
+            );
+        }
         Some(after) => params(after)?,
         None if rest.is_empty() => (rest, Vec::new()),
+        None if extras == Extras::Refuse => {
+            return fail(rest, format!("unexpected `{}`", excerpt(first_word(rest))));
+        }
         None => {
             return fail(
                 rest,
@@ -380,12 +456,18 @@ fn request(input: &str) -> Res<'_, DeployRequest> {
 }
 
 /// `app[/ref]`: the app lower-cased, the ref as typed once git would
-/// accept it.
-fn app_and_ref(input: &str) -> Res<'_, (String, Option<String>)> {
+/// accept it; with [`Extras::Refuse`], the app alone.
+fn app_and_ref(input: &str, extras: Extras) -> Res<'_, (String, Option<String>)> {
     let (rest, app) = name(input, "an app name", None, &['/'])?;
     let Some(after) = rest.strip_prefix('/') else {
         return Ok((rest, (app, None)));
     };
+    if extras == Extras::Refuse {
+        return fail(
+            rest,
+            "`deploy:cancel` takes no ref: it stops what is running",
+        );
+    }
     let (rest, git_ref) = take_till(char::is_whitespace).parse(after)?;
     if git_ref.is_empty() {
         return fail(after, "expected a ref after `/`");
@@ -497,8 +579,33 @@ fn help(input: &str) -> Res<'_, Command> {
         return Ok((rest, Command::Help { topic: None }));
     }
     let (rest, _) = opt(one_of("./")).parse(rest)?;
-    let (rest, topic) = name(rest, "a command name", Some("`help`"), &[])?;
-    Ok((rest, Command::Help { topic: Some(topic) }))
+    let (rest, topic) = name(rest, "a command name", Some("`help`"), &[':'])?;
+    let Some(after) = rest.strip_prefix(':') else {
+        return Ok((rest, Command::Help { topic: Some(topic) }));
+    };
+    // `help deploy:cancel`: the command as typed, documented as `cancel`.
+    let (after, suffix) = take_while(is_task_char).parse(after)?;
+    if topic != DEFAULT_TASK || !suffix.eq_ignore_ascii_case(CANCEL) {
+        return fail(
+            rest,
+            format!("unexpected `:` in a command name (use {NAME_CHARS})"),
+        );
+    }
+    if !ends_part(after) {
+        return fail(
+            after,
+            format!(
+                "unexpected `{}` in a command name (use {NAME_CHARS})",
+                next_char(after)
+            ),
+        );
+    }
+    Ok((
+        after,
+        Command::Help {
+            topic: Some(CANCEL.to_owned()),
+        },
+    ))
 }
 
 /// `whoami`, after the word: nothing follows it.

@@ -40,6 +40,16 @@ pub enum Command {
     /// evaluate everything, create nothing. The task is always `deploy`
     /// and `force` always false.
     Noop(DeployRequest),
+    /// `deploy:cancel [app] [to|in|on env]`: stop the running (or the
+    /// next queued) deployment of app in env. It takes no ref, hosts,
+    /// parameters or `!`.
+    Cancel {
+        /// `None` in the short form (`.deploy:cancel to staging`), as for
+        /// [`DeployRequest::app`].
+        app: Option<String>,
+        /// `None` means the app's default environment, as for `deploy`.
+        environment: Option<String>,
+    },
     /// `where can I deploy app[?]`
     WhereCanIDeploy { app: String },
     /// `deploys app [in|to|on env]`
@@ -59,7 +69,8 @@ pub enum Command {
 pub struct DeployRequest {
     /// `deploy`, or the whole `deploy:NAME` when typed so (hubot-deploy's
     /// and GitHub's convention, e.g. `deploy:migrations`); the suffix
-    /// keeps its case.
+    /// keeps its case. Never `deploy:cancel` from [`parse`]: that is
+    /// [`Command::Cancel`].
     pub task: String,
     /// `!`: deploy even if required checks fail.
     pub force: bool,

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::grammar::DEFAULT_TASK;
+use super::grammar::{CANCEL, DEFAULT_TASK};
 use super::{Command, DeployRequest};
 
 /// Prints `command` in canonical form: lower-case keywords, `to` before
@@ -33,6 +33,16 @@ pub fn render(command: &Command) -> String {
         Command::Noop(request) => {
             let mut text = "noop".to_owned();
             render_request(&mut text, request);
+            text
+        }
+        Command::Cancel { app, environment } => {
+            let mut text = format!("{DEFAULT_TASK}:{CANCEL}");
+            if let Some(app) = app {
+                let _ = write!(text, " {app}");
+            }
+            if let Some(environment) = environment {
+                let _ = write!(text, " in {environment}");
+            }
             text
         }
         Command::WhereCanIDeploy { app } => format!("where can I deploy {app}"),

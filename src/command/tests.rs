@@ -271,3 +271,164 @@ fn stray_punctuation_is_named_where_it_is() {
         })
     );
 }
+
+fn cancel(app: Option<&str>, environment: Option<&str>) -> Command {
+    Command::Cancel {
+        app: app.map(str::to_owned),
+        environment: environment.map(str::to_owned),
+    }
+}
+
+#[test]
+fn deploy_cancel_is_a_command_of_its_own() {
+    for (text, expected) in [
+        (
+            "deploy:cancel api in production",
+            cancel(Some("api"), Some("production")),
+        ),
+        ("deploy:cancel api", cancel(Some("api"), None)),
+        ("deploy:cancel to staging", cancel(None, Some("staging"))),
+        (".deploy:cancel", cancel(None, None)),
+        ("DEPLOY:CANCEL Api ON Qa", cancel(Some("api"), Some("qa"))),
+        (
+            "@hoist: deploy:cancel  api\tto  staging ",
+            cancel(Some("api"), Some("staging")),
+        ),
+        // An app may be called `tokyo`, as for `deploy`.
+        (
+            "deploy:cancel tokyo on eu",
+            cancel(Some("tokyo"), Some("eu")),
+        ),
+    ] {
+        assert_eq!(parse(text), Ok(expected), "{text:?}");
+    }
+    assert_eq!(
+        parse_comment(".deploy:cancel to staging\nit is stuck"),
+        Some(Ok(cancel(None, Some("staging"))))
+    );
+    assert_eq!(
+        parse_comment("/deploy:cancel"),
+        Some(Ok(cancel(None, None)))
+    );
+}
+
+#[test]
+fn other_tasks_that_start_with_cancel_still_deploy() {
+    assert_eq!(deploy("deploy:cancel:db api").task, "deploy:cancel:db");
+    assert_eq!(
+        deploy("deploy:cancellation api").task,
+        "deploy:cancellation"
+    );
+    assert_eq!(deploy("deploy:migrations api").task, "deploy:migrations");
+}
+
+#[test]
+fn a_near_miss_of_deploy_cancel_does_not_deploy() {
+    for (text, column) in [
+        ("deploy:cancle api in production", 8),
+        ("deploy:cancl api", 8),
+        ("  deploy:Cancels! api", 10),
+        ("deploy:xancel", 8),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains("one typo away"), "{text:?}: {error}");
+        assert_eq!(error.suggestion.as_deref(), Some("deploy:cancel"));
+        assert_eq!(error.usage, super::usage("deploy"), "{text:?}");
+    }
+}
+
+#[test]
+fn deploy_cancel_refuses_what_it_has_no_use_for() {
+    for (text, column, message) in [
+        ("deploy:cancel! api", 14, "`deploy:cancel` cannot be forced"),
+        ("deploy:cancel!", 14, "`deploy:cancel` cannot be forced"),
+        (
+            "deploy:cancel api/main",
+            18,
+            "takes no ref: it stops what is running",
+        ),
+        // The ref is refused before git's rules are applied to it.
+        ("deploy:cancel api/feature..x", 18, "takes no ref"),
+        (
+            "deploy:cancel api to staging/web1,web2",
+            29,
+            "takes no hosts",
+        ),
+        (
+            "deploy:cancel api to staging | a=1",
+            30,
+            "takes no parameters",
+        ),
+        ("deploy:cancel api | a=1 a=2", 19, "takes no parameters"),
+        ("deploy:cancel api|a=1", 18, "takes no parameters"),
+        ("deploy:cancel | --now", 15, "takes no parameters"),
+        ("deploy:cancel api in staging|x", 29, "takes no parameters"),
+        (
+            "deploy:cancel api staging",
+            19,
+            "expected `to`, `in` or `on` after the app",
+        ),
+        (
+            "deploy:cancel api to",
+            21,
+            "expected an environment name after `to`",
+        ),
+        ("deploy:cancel api to staging now", 30, "unexpected `now`"),
+        (
+            "deploy:cancel? api",
+            14,
+            "unexpected `?` after `deploy:cancel`",
+        ),
+        (
+            "deploy:cancel api? to x",
+            18,
+            "unexpected `?` in an app name",
+        ),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains(message), "{text:?}: {error}");
+        assert_eq!(error.usage, super::usage("cancel"), "{text:?}: {error}");
+    }
+    assert_eq!(
+        super::usage("cancel"),
+        Some("deploy:cancel [app] [to|in|on env]")
+    );
+    // Stray words are not taken for parameters: there are none to take.
+    assert!(
+        !rejected("deploy:cancel api to staging now")
+            .message
+            .contains("parameters")
+    );
+}
+
+#[test]
+fn help_takes_deploy_cancel_as_typed() {
+    let topic = |topic: &str| Command::Help {
+        topic: Some(topic.to_owned()),
+    };
+    assert_eq!(parse("help deploy:cancel"), Ok(topic("cancel")));
+    assert_eq!(parse("help .DEPLOY:Cancel"), Ok(topic("cancel")));
+    assert_eq!(parse("help cancel"), Ok(topic("cancel")));
+    for (text, column, message) in [
+        (
+            "help deploy:migrations",
+            12,
+            "unexpected `:` in a command name",
+        ),
+        ("help noop:cancel", 10, "unexpected `:` in a command name"),
+        ("help deploy:", 12, "unexpected `:` in a command name"),
+        (
+            "help deploy:cancel?",
+            19,
+            "unexpected `?` in a command name",
+        ),
+        ("help deploy:cancel now", 20, "unexpected `now`"),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains(message), "{text:?}: {error}");
+    }
+    assert!(super::help(Some("cancel")).starts_with("`deploy:cancel [app] [to|in|on env]`"));
+}

@@ -186,6 +186,21 @@ pub struct NewStatus {
     pub environment_url: Option<String>,
 }
 
+/// Where the runner fetches a repository's commits from, and the token
+/// git presents there (sent as an HTTP header, never in the URL, so no
+/// log or `ps` shows it).
+pub struct GitRemote {
+    pub url: String,
+    pub token: secrecy::SecretString,
+}
+
+/// A forge whose repositories the runner fetches over git (GitHub's);
+/// the local forge's are on disk and need none.
+#[async_trait]
+pub trait GitAccess: Send + Sync + 'static {
+    async fn git_remote(&self, repo: &RepoName) -> Result<GitRemote, ForgeError>;
+}
+
 /// Something that happened on the forge that hoist reacts to: delivered
 /// in-process by the local forge, by webhook from GitHub.
 #[derive(Debug, Clone, PartialEq)]

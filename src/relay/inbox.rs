@@ -267,8 +267,10 @@ impl Hoist {
                 .relay_status(&repo, &deployment, &status, at)
                 .await
                 .map_err(Handling::Retry),
-            // Runs of GitHub deployments come with the runner issue.
-            ForgeEvent::Deployment { .. } => Ok(()),
+            ForgeEvent::Deployment { repo, deployment } => self
+                .deployment_created(&repo, &deployment)
+                .await
+                .map_err(Handling::Retry),
         }
     }
 

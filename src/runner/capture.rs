@@ -53,6 +53,12 @@ impl Masker {
         Self { secrets }
     }
 
+    /// This masker and `more` besides: the secrets of one run (the token
+    /// its checkout was fetched with).
+    pub fn with(&self, more: impl IntoIterator<Item = String>) -> Self {
+        Self::new(self.secrets.iter().cloned().chain(more))
+    }
+
     fn mask(&self, mut text: String) -> String {
         for secret in &self.secrets {
             if text.contains(secret.as_str()) {

@@ -16,6 +16,7 @@ use nix::unistd::Pid;
 use tokio::process::Command;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
+use tokio_util::sync::CancellationToken;
 
 use super::capture::{LogSink, read_lines};
 use crate::store::LogStream;
@@ -34,6 +35,8 @@ pub(super) struct Spec<'a> {
     /// inherited environment (they may carry hoist's secrets).
     pub env: Vec<(String, String)>,
     pub timeout: Duration,
+    /// Cancelled when someone stops the run: the group is killed.
+    pub stop: &'a CancellationToken,
 }
 
 /// How a run ended.
@@ -42,6 +45,8 @@ pub(super) enum Outcome {
     Exited(i32),
     Signalled(i32),
     TimedOut,
+    /// Stopped on request (`deploy:cancel`, the Cancel button).
+    Stopped,
     /// It could not be started or watched; the text says why.
     Broken(String),
 }
@@ -95,25 +100,35 @@ pub(super) async fn execute(spec: &Spec<'_>, log: &LogSink) -> Outcome {
         )));
     }
 
-    let outcome = match timeout_at(deadline, child.wait()).await {
-        Ok(Ok(status)) => match (status.code(), status.signal()) {
-            (Some(code), _) => Outcome::Exited(code),
-            (None, Some(signal)) => Outcome::Signalled(signal),
-            (None, None) => Outcome::Broken(format!("`{program}` ended in an unknown way")),
+    let outcome = tokio::select! {
+        waited = timeout_at(deadline, child.wait()) => match waited {
+            Ok(Ok(status)) => match (status.code(), status.signal()) {
+                (Some(code), _) => Outcome::Exited(code),
+                (None, Some(signal)) => Outcome::Signalled(signal),
+                (None, None) => Outcome::Broken(format!("`{program}` ended in an unknown way")),
+            },
+            Ok(Err(error)) => {
+                kill_group(group);
+                Outcome::Broken(format!("cannot watch `{program}`: {}", io_reason(&error)))
+            }
+            Err(_) => {
+                kill_group(group);
+                // Reap the child; the kill makes this prompt.
+                let _ = child.wait().await;
+                Outcome::TimedOut
+            }
         },
-        Ok(Err(error)) => {
+        () = spec.stop.cancelled() => {
             kill_group(group);
-            Outcome::Broken(format!("cannot watch `{program}`: {}", io_reason(&error)))
-        }
-        Err(_) => {
-            kill_group(group);
-            // Reap the child; the kill makes this prompt.
             let _ = child.wait().await;
-            Outcome::TimedOut
+            Outcome::Stopped
         }
     };
+    // Whatever the end, nothing the command started outlives it: a
+    // background `sleep &` that kept the group alive goes too.
+    kill_group(group);
 
-    let drain_until = deadline.max(Instant::now() + DRAIN_GRACE);
+    let drain_until = Instant::now() + DRAIN_GRACE;
     for mut reader in readers {
         if timeout_at(drain_until, &mut reader).await.is_err() {
             reader.abort();
@@ -143,7 +158,7 @@ fn kill_group(group: Option<Pid>) {
     {
         // ESRCH: everything is already gone, which is the goal.
         if error != nix::errno::Errno::ESRCH {
-            tracing::warn!(%error, "cannot kill a timed-out deploy command");
+            tracing::warn!(%error, "cannot kill a deploy command's process group");
         }
     }
 }

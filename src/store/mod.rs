@@ -269,8 +269,117 @@ pub trait Waiting: Send + Sync + 'static {
     async fn keep_waiting(&self, id: i64) -> StoreResult<()>;
 }
 
+/// A deployment in the runner's queue.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunJob {
+    pub id: i64,
+    pub key: DeploymentKey,
+    /// The app in hoist.toml whose command runs it.
+    pub app: String,
+    pub deployment: Deployment,
+}
+
+/// Where a job is in the runner's queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunState {
+    Queued,
+    Running,
+    Done,
+}
+
+/// A job just queued: its id and how many of its lane are before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    pub id: i64,
+    /// Jobs queued or running in the same repository and environment
+    /// that go first; 0 means it starts as soon as a worker is free.
+    pub ahead: usize,
+}
+
+/// What asking a job to stop did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunCancel {
+    /// It had not started: it never will.
+    Dequeued,
+    /// It is running: its worker was asked to stop it.
+    Requested,
+    /// It had already ended.
+    Finished,
+    /// The runner never had it.
+    Unknown,
+}
+
+/// The runner's durable queue. A lane (a repository and environment)
+/// runs one job at a time, in the order the jobs were queued; a running
+/// job is leased to its worker, which renews the lease while it runs.
+///
+/// Several replicas can share it: a claim is one statement (on
+/// PostgreSQL, the inner select takes `FOR UPDATE SKIP LOCKED`), the
+/// database refuses a second running job in a lane (a unique partial
+/// index), and a job whose worker died is found by its lapsed lease.
 #[async_trait]
-pub trait Store: Inbox + Replies + Waiting + Send + Sync + 'static {
+pub trait RunQueue: Send + Sync + 'static {
+    /// Queues a run of `deployment` in `lane`. `None` when this
+    /// deployment was queued before (a redelivered webhook).
+    async fn enqueue_run(
+        &self,
+        key: &DeploymentKey,
+        app: &str,
+        lane: &str,
+        deployment: &Deployment,
+        now: Timestamp,
+    ) -> StoreResult<Option<Enqueued>>;
+
+    /// Jobs of `lane` queued or running.
+    async fn lane_length(&self, lane: &str) -> StoreResult<usize>;
+
+    /// Takes the oldest queued job whose lane has nothing running, for
+    /// `worker` until `lease_until`.
+    async fn claim_run(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<RunJob>>;
+
+    /// Extends a running job's lease. `false`: the job is no longer this
+    /// worker's (it was found interrupted and ended).
+    async fn renew_run(&self, id: i64, worker: &str, lease_until: Timestamp) -> StoreResult<bool>;
+
+    /// Puts a job that could not start back in the queue, to be claimed
+    /// again from `not_before` on (ahead of later jobs of its lane).
+    async fn release_run(&self, id: i64, not_before: Timestamp) -> StoreResult<()>;
+
+    /// Who asked to stop a running job, if anyone has.
+    async fn run_cancel_requested(&self, id: i64) -> StoreResult<Option<String>>;
+
+    /// The job's run ended (whatever the outcome).
+    async fn finish_run(&self, id: i64, now: Timestamp) -> StoreResult<()>;
+
+    /// Asks for `key`'s run to stop, on behalf of `by`.
+    async fn cancel_run(
+        &self,
+        key: &DeploymentKey,
+        by: &str,
+        now: Timestamp,
+    ) -> StoreResult<RunCancel>;
+
+    /// The running jobs whose lease lapsed before `lapsed_before` (their
+    /// worker died with them), oldest first. The caller ends each with
+    /// [`RunQueue::finish_run`] once its deployment says so.
+    async fn interrupted_runs(&self, lapsed_before: Timestamp) -> StoreResult<Vec<RunJob>>;
+
+    /// Where `key` is in the queue; `None` if the runner never had it.
+    async fn run_state(&self, key: &DeploymentKey) -> StoreResult<Option<RunState>>;
+
+    /// The job of `lane` to cancel: the running one, else the oldest
+    /// queued.
+    async fn open_run(&self, lane: &str) -> StoreResult<Option<RunJob>>;
+}
+
+#[async_trait]
+pub trait Store: Inbox + Replies + Waiting + RunQueue + Send + Sync + 'static {
     /// Remembers which conversation asked for a deployment. Recording the
     /// same deployment again is a no-op.
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()>;
@@ -319,7 +428,8 @@ pub trait Store: Inbox + Replies + Waiting + Send + Sync + 'static {
 
     async fn append_log(&self, key: &DeploymentKey, lines: &[LogLine]) -> StoreResult<()>;
 
-    async fn read_log(&self, key: &DeploymentKey) -> StoreResult<Vec<LogLine>>;
+    /// The log's lines after the first `skip` (0: all of it), in order.
+    async fn read_log(&self, key: &DeploymentKey, skip: usize) -> StoreResult<Vec<LogLine>>;
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
 

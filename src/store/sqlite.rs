@@ -11,6 +11,7 @@ mod inbox;
 mod intake;
 mod local_store;
 mod replies;
+mod run_queue;
 mod waiting;
 
 use std::str::FromStr;

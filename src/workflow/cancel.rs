@@ -1,13 +1,19 @@
-//! Calling off a deployment that nothing has started yet (the Cancel
-//! button on its message).
+//! Calling off a deployment: the Cancel button on its message, and
+//! `deploy:cancel app in env`. One that has not started gets `error`; one
+//! hoist's runner is running is stopped (its command and everything it
+//! started are killed) and gets `failure`; one something else runs is too
+//! late to stop from here.
 
 use jiff::Timestamp;
 
 use crate::app::Hoist;
-use crate::chat::Reply;
+use crate::chat::{Inbound, Reply};
+use crate::config::FALLBACK_ENVIRONMENT;
 use crate::domain::{DeploymentId, DeploymentState, Origin};
-use crate::forge::NewStatus;
-use crate::store::{AuditEntry, DeploymentKey};
+use crate::forge::{DeploymentFilter, NewStatus};
+use crate::store::{AuditEntry, DeploymentKey, RunCancel};
+
+use super::Outcome;
 
 impl Hoist {
     /// Cancels the deployment shown by card `card_key` for the person in
@@ -46,6 +52,112 @@ impl Hoist {
         let Some(record) = self.store.deployment(&key).await? else {
             return Ok(Err("That button is not for a deployment I know.".into()));
         };
+        let what = format!(
+            "deployment #{} of {} {} to {}",
+            key.id, record.app, record.git_ref, record.environment
+        );
+        self.cancel_deployment(&key, &what, &origin.actor.name)
+            .await
+    }
+
+    /// `deploy:cancel [app] [in env]`: stops the run going there (or the
+    /// next one queued), else calls off the newest deployment not yet
+    /// started.
+    pub(super) async fn cancel_command(
+        &self,
+        inbound: &Inbound,
+        app: Option<&str>,
+        environment: Option<&str>,
+    ) -> Outcome {
+        let Some(name) = app.or(inbound.implied.app.as_deref()) else {
+            return Outcome::new(
+                "invalid",
+                "Which app? Name it: `deploy:cancel app in env`.".to_owned(),
+            );
+        };
+        let app = match self.known_app(name) {
+            Ok(app) => app,
+            Err(outcome) => return outcome,
+        };
+        let environment = match environment {
+            Some(typed) => self.config.resolve_alias(typed),
+            None => app
+                .default_environment
+                .as_deref()
+                .map(|name| self.config.resolve_alias(name))
+                .unwrap_or_else(|| FALLBACK_ENVIRONMENT.to_owned()),
+        };
+        let key = match self.deployment_to_cancel(&app.repo, &environment).await {
+            Ok(Some(key)) => key,
+            Ok(None) => {
+                return Outcome::new(
+                    "refused",
+                    format!(
+                        "Nothing to cancel: no deployment of {name} to {environment} is queued or running."
+                    ),
+                );
+            }
+            Err(error) => {
+                return Outcome::new("error", format!("Nothing was cancelled: {error:#}."));
+            }
+        };
+        let what = format!("deployment #{} of {name} to {environment}", key.id);
+        match self
+            .cancel_deployment(&key, &what, &inbound.origin.actor.name)
+            .await
+        {
+            Ok(Ok(answer)) => Outcome::new("cancelled", answer),
+            Ok(Err(answer)) => Outcome::new("refused", answer),
+            Err(error) => Outcome::new("error", format!("Nothing was cancelled: {error:#}.")),
+        }
+    }
+
+    /// The deployment `deploy:cancel` means: the runner's job in that
+    /// environment, else the newest deployment there with no final status.
+    async fn deployment_to_cancel(
+        &self,
+        repo: &crate::domain::RepoName,
+        environment: &str,
+    ) -> anyhow::Result<Option<DeploymentKey>> {
+        if let Some(runner) = &self.runner
+            && let Some(job) = runner.open_run(repo, environment).await?
+        {
+            return Ok(Some(job.key));
+        }
+        let newest = DeploymentFilter {
+            environment: Some(environment.to_owned()),
+            limit: 1,
+            ..DeploymentFilter::default()
+        };
+        let deployments = self.forge.list_deployments(repo, &newest).await?;
+        Ok(deployments
+            .into_iter()
+            .find(|deployment| !deployment.state.is_some_and(DeploymentState::is_final))
+            .map(|deployment| DeploymentKey {
+                forge: self.forge.kind().to_owned(),
+                repo: repo.clone(),
+                id: deployment.id,
+            }))
+    }
+
+    /// Stops or calls off `key` (`what` names it in the answer) for `by`.
+    async fn cancel_deployment(
+        &self,
+        key: &DeploymentKey,
+        what: &str,
+        by: &str,
+    ) -> anyhow::Result<Result<String, String>> {
+        if let Some(runner) = &self.runner {
+            match runner.cancel(key, by).await? {
+                RunCancel::Requested => {
+                    return Ok(Ok(format!(
+                        "Stopping {what}: its command and everything it started are being killed."
+                    )));
+                }
+                // Not started: said with a status below, as for any other.
+                RunCancel::Dequeued | RunCancel::Finished | RunCancel::Unknown => {}
+            }
+        }
         let statuses = match self.forge.deployment_statuses(&key.repo, key.id).await {
             Ok(statuses) => statuses,
             Err(error) => return Ok(Err(format!("Nothing was cancelled: {error}."))),
@@ -56,28 +168,20 @@ impl Hoist {
             .find(|state| !matches!(state, DeploymentState::Pending | DeploymentState::Queued));
         if let Some(state) = started {
             return Ok(Err(format!(
-                "Too late to cancel deployment #{} of {}: it is already {}.",
-                key.id,
-                record.app,
+                "Too late to cancel {what}: it is already {}.",
                 crate::relay::state_word(state)
             )));
         }
         let status = NewStatus {
             state: DeploymentState::Error,
-            description: Some(format!(
-                "Cancelled by {} before it started",
-                origin.actor.name
-            )),
+            description: Some(format!("Cancelled by {by} before it started")),
             log_url: None,
             environment_url: None,
         };
         if let Err(error) = self.forge.create_status(&key.repo, key.id, &status).await {
             return Ok(Err(format!("Nothing was cancelled: {error}.")));
         }
-        Ok(Ok(format!(
-            "Cancelled deployment #{} of {} {} to {}.",
-            key.id, record.app, record.git_ref, record.environment
-        )))
+        Ok(Ok(format!("Cancelled {what}.")))
     }
 }
 

@@ -125,6 +125,10 @@ impl Hoist {
             }
             Command::Deploy(request) => self.deploy(inbound, &request, false).await,
             Command::Noop(request) => self.deploy(inbound, &request, true).await,
+            Command::Cancel { app, environment } => {
+                self.cancel_command(inbound, app.as_deref(), environment.as_deref())
+                    .await
+            }
         }
     }
 }

@@ -154,6 +154,11 @@ struct Model {
     /// Added to every answer, like a distant GitHub.
     latency: Duration,
     installation_tokens: Vec<String>,
+    /// Where repositories served over git live (`<root>/owner/name.git`).
+    git_root: Option<tempfile::TempDir>,
+    /// Git requests answered, and those refused for their credentials.
+    git_requests: usize,
+    git_refused: usize,
 }
 
 pub struct FakeGitHub {
@@ -449,6 +454,185 @@ impl FakeGitHub {
     pub fn installation_tokens_issued(&self) -> usize {
         self.model().installation_tokens.len()
     }
+
+    /// Serves the git repository at `source` as `repo` over git's smart
+    /// HTTP (`/owner/name.git/...`, as github.com does), to callers that
+    /// present a token the way git does: Basic `x-access-token:<token>`.
+    pub fn serve_git(&self, repo: &str, source: &std::path::Path) {
+        let mut model = self.model();
+        let root = model
+            .git_root
+            .get_or_insert_with(|| tempfile::tempdir().unwrap())
+            .path()
+            .to_path_buf();
+        let bare = root.join(format!("{repo}.git"));
+        let _ = std::fs::remove_dir_all(&bare);
+        let git = |args: &[&std::ffi::OsStr]| {
+            let status = std::process::Command::new("git")
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .status()
+                .unwrap();
+            assert!(status.success(), "git {args:?}");
+        };
+        git(&[
+            "clone".as_ref(),
+            "--quiet".as_ref(),
+            "--bare".as_ref(),
+            source.as_os_str(),
+            bare.as_os_str(),
+        ]);
+        // GitHub serves any reachable commit by id; git's default is not to.
+        git(&[
+            "-C".as_ref(),
+            bare.as_os_str(),
+            "config".as_ref(),
+            "uploadpack.allowAnySHA1InWant".as_ref(),
+            "true".as_ref(),
+        ]);
+    }
+
+    /// Git requests answered (each fetch makes two), and refused (401).
+    pub fn git_requests(&self) -> (usize, usize) {
+        let model = self.model();
+        (model.git_requests, model.git_refused)
+    }
+
+    /// A deployment made by something other than hoist (GitHub Actions,
+    /// a person with the API), for the runner to pick up from its
+    /// `deployment` webhook. Returns the deployment as GitHub shows it.
+    pub fn add_deployment(
+        &self,
+        repo: &str,
+        git_ref: &str,
+        environment: &str,
+        payload: Value,
+    ) -> Value {
+        let body = json!({
+            "ref": git_ref,
+            "environment": environment,
+            "payload": payload,
+            "auto_merge": false,
+            "required_contexts": [],
+        });
+        let mut model = self.model();
+        let response = create_deployment(&mut model, repo, body.to_string().as_bytes());
+        assert_eq!(
+            response.status(),
+            StatusCode::CREATED,
+            "the fake made the deployment"
+        );
+        let created = model.deployments.last().unwrap();
+        let mut json = created.json.clone();
+        json["creator"]["login"] = json!("octocat");
+        json
+    }
+}
+
+/// Git's smart HTTP through `git http-backend`, git's own CGI server, for
+/// the repositories of [`FakeGitHub::serve_git`].
+async fn git_http(
+    model: &Arc<Mutex<Model>>,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Response {
+    let (root, allowed) = {
+        let model = model.lock().unwrap();
+        let Some(root) = model.git_root.as_ref().map(|dir| dir.path().to_path_buf()) else {
+            return message(StatusCode::NOT_FOUND, "Not Found");
+        };
+        let mut allowed = model.installation_tokens.clone();
+        allowed.push(TOKEN.to_owned());
+        (root, allowed)
+    };
+    let presented = header_str(headers, header::AUTHORIZATION)
+        .and_then(|value| value.strip_prefix("Basic ").map(str::to_owned))
+        .and_then(|encoded| {
+            use base64::Engine;
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+        })
+        .and_then(|bytes| String::from_utf8(bytes).ok());
+    let authorized = presented.as_deref().is_some_and(|credential| {
+        allowed
+            .iter()
+            .any(|token| credential == format!("x-access-token:{token}"))
+    });
+    if !authorized {
+        model.lock().unwrap().git_refused += 1;
+        let mut refused = message(StatusCode::UNAUTHORIZED, "Invalid username or token.");
+        refused.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            "Basic realm=\"GitHub\"".parse().unwrap(),
+        );
+        return refused;
+    }
+    model.lock().unwrap().git_requests += 1;
+    let mut cgi = tokio::process::Command::new("git");
+    cgi.arg("http-backend")
+        .env("GIT_PROJECT_ROOT", &root)
+        .env("GIT_HTTP_EXPORT_ALL", "1")
+        .env("PATH_INFO", uri.path())
+        .env("QUERY_STRING", uri.query().unwrap_or(""))
+        .env("REQUEST_METHOD", method.as_str())
+        .env("CONTENT_LENGTH", body.len().to_string())
+        .env("REMOTE_ADDR", "127.0.0.1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    for (name, variable) in [
+        (header::CONTENT_TYPE, "CONTENT_TYPE"),
+        (header::CONTENT_ENCODING, "HTTP_CONTENT_ENCODING"),
+    ] {
+        if let Some(value) = header_str(headers, name) {
+            cgi.env(variable, value);
+        }
+    }
+    if let Some(protocol) = headers.get("git-protocol").and_then(|v| v.to_str().ok()) {
+        cgi.env("GIT_PROTOCOL", protocol);
+    }
+    let mut child = cgi.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let _ = stdin.write_all(&body).await;
+    });
+    let output = child.wait_with_output().await.unwrap();
+    writer.await.unwrap();
+    // CGI: headers, a blank line, the body.
+    let split = output
+        .stdout
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| (at, 4))
+        .or_else(|| {
+            output
+                .stdout
+                .windows(2)
+                .position(|w| w == b"\n\n")
+                .map(|at| (at, 2))
+        })
+        .expect("a CGI answer");
+    let (head, rest) = output.stdout.split_at(split.0);
+    let mut response = Response::new(axum::body::Body::from(rest[split.1..].to_vec()));
+    for line in String::from_utf8_lossy(head).lines() {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("status") {
+            let code: u16 = value.split(' ').next().unwrap().parse().unwrap();
+            *response.status_mut() = StatusCode::from_u16(code).unwrap();
+        } else {
+            response.headers_mut().insert(
+                header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                value.parse().unwrap(),
+            );
+        }
+    }
+    response
 }
 
 async fn handle(
@@ -458,6 +642,9 @@ async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if uri.path().contains(".git/") {
+        return git_http(&model, &method, &uri, &headers, body).await;
+    }
     let path = uri
         .path_and_query()
         .map(|p| p.as_str().to_owned())

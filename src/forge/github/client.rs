@@ -91,7 +91,8 @@ impl<'a> Call<'a> {
 }
 
 enum Auth {
-    Token(Arc<Octocrab>),
+    /// The client, and the token again for git over HTTPS.
+    Token(Arc<Octocrab>, secrecy::SecretString),
     /// The app's JWT client, and one installation client per repository
     /// with its installation id (each caches its installation token).
     App {
@@ -120,12 +121,15 @@ impl Client {
                 })
         };
         let auth = match &settings.auth {
-            GitHubAuth::Token(token) => Auth::Token(Arc::new(
-                builder()?
-                    .personal_token(token.expose_secret().to_owned())
-                    .build()
-                    .map_err(|_| anyhow::anyhow!("cannot build the GitHub client"))?,
-            )),
+            GitHubAuth::Token(token) => Auth::Token(
+                Arc::new(
+                    builder()?
+                        .personal_token(token.expose_secret().to_owned())
+                        .build()
+                        .map_err(|_| anyhow::anyhow!("cannot build the GitHub client"))?,
+                ),
+                token.clone(),
+            ),
             GitHubAuth::App {
                 app_id,
                 private_key_pem,
@@ -221,7 +225,7 @@ impl Client {
 
     async fn client_for(&self, repo: &RepoName) -> Result<Arc<Octocrab>, ForgeError> {
         match &self.auth {
-            Auth::Token(crab) => Ok(Arc::clone(crab)),
+            Auth::Token(crab, _) => Ok(Arc::clone(crab)),
             Auth::App { app, installations } => {
                 let key = repo.to_string().to_lowercase();
                 let mut installations = installations.lock().await;
@@ -243,6 +247,21 @@ impl Client {
                 Ok(crab)
             }
         }
+    }
+
+    /// The token git presents to fetch `repo`: the personal token, or
+    /// the installation's token (octocrab's, renewed when it is about to
+    /// expire).
+    pub async fn git_token(&self, repo: &RepoName) -> Result<secrecy::SecretString, ForgeError> {
+        if let Auth::Token(_, token) = &self.auth {
+            return Ok(token.clone());
+        }
+        let crab = self.client_for(repo).await?;
+        crab.installation_token()
+            .await
+            .map_err(|_| ForgeError::Unavailable {
+                detail: format!("GitHub gave no installation token for {repo}"),
+            })
     }
 
     /// Takes `repo`'s installation id from a webhook (every delivery to a

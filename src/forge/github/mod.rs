@@ -72,6 +72,30 @@ pub struct GitHubSettings {
     pub rules_fresh_for: Duration,
 }
 
+/// The git host of an API: `https://api.github.com` is served from
+/// `https://github.com`, GitHub Enterprise Server's `https://HOST/api/v3`
+/// from `https://HOST`, and any other base (a fake) from itself.
+fn git_url(api_url: &str) -> String {
+    let api_url = api_url.trim_end_matches('/');
+    if let Some(rest) = api_url.strip_prefix("https://api.github.com") {
+        return format!("https://github.com{rest}");
+    }
+    api_url
+        .strip_suffix("/api/v3")
+        .unwrap_or(api_url)
+        .to_owned()
+}
+
+#[async_trait]
+impl super::GitAccess for GitHubForge {
+    async fn git_remote(&self, repo: &RepoName) -> Result<super::GitRemote, ForgeError> {
+        Ok(super::GitRemote {
+            url: format!("{}/{repo}.git", self.git_url),
+            token: self.client.git_token(repo).await?,
+        })
+    }
+}
+
 /// A token, or a GitHub App (JWT -> installation token per repository).
 /// `Debug` shows neither the token nor the key.
 #[derive(Clone)]
@@ -96,6 +120,9 @@ impl fmt::Debug for GitHubAuth {
 
 pub struct GitHubForge {
     client: Client,
+    /// Where git reaches the repositories (`https://github.com`, the
+    /// Enterprise host, or the fake).
+    git_url: String,
     rules_fresh_for: Duration,
     /// request_key -> the deployment made for it by this process.
     made: std::sync::Mutex<HashMap<String, Deployment>>,
@@ -105,6 +132,7 @@ impl GitHubForge {
     pub fn new(settings: GitHubSettings) -> anyhow::Result<Self> {
         Ok(Self {
             client: Client::new(&settings)?,
+            git_url: git_url(&settings.api_url),
             rules_fresh_for: settings.rules_fresh_for,
             made: std::sync::Mutex::default(),
         })
@@ -469,5 +497,21 @@ impl Forge for GitHubForge {
 fn not_found_repo(repo: &RepoName) -> ForgeError {
     ForgeError::NotFound {
         what: format!("repository {repo}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::git_url;
+
+    #[test]
+    fn git_is_reached_on_the_host_that_serves_the_api() {
+        assert_eq!(git_url("https://api.github.com"), "https://github.com");
+        assert_eq!(git_url("https://api.github.com/"), "https://github.com");
+        assert_eq!(
+            git_url("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com"
+        );
+        assert_eq!(git_url("http://127.0.0.1:4000"), "http://127.0.0.1:4000");
     }
 }

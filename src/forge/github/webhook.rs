@@ -42,8 +42,9 @@ pub fn verify_signature(
 
 /// The events hoist stores and handles; others are acknowledged and
 /// dropped. (`commands/github-app.json` subscribes to these.)
-pub const HANDLED_EVENTS: [&str; 6] = [
+pub const HANDLED_EVENTS: [&str; 7] = [
     "check_suite",
+    "deployment",
     "deployment_status",
     "issue_comment",
     "pull_request",
@@ -75,6 +76,12 @@ pub fn installation(body: &str) -> Option<(RepoName, u64)> {
 #[derive(Debug, Deserialize)]
 struct StatusEvent {
     deployment_status: WireStatus,
+    deployment: WireDeployment,
+    repository: Repository,
+}
+
+#[derive(Debug, Deserialize)]
+struct DeploymentEvent {
     deployment: WireDeployment,
     repository: Repository,
 }
@@ -164,6 +171,17 @@ pub fn parse_event(event: &str, body: &str) -> Result<ForgeEvent, String> {
                 deployment,
                 status,
                 at,
+            })
+        }
+        "deployment" => {
+            let parsed: DeploymentEvent =
+                serde_json::from_str(body).map_err(|e| format!("not a deployment event: {e}"))?;
+            Ok(ForgeEvent::Deployment {
+                repo: parsed.repository.name()?,
+                deployment: parsed
+                    .deployment
+                    .into_deployment(None)
+                    .map_err(|e| e.to_string())?,
             })
         }
         "push" => {

@@ -271,14 +271,15 @@ impl Store for SqliteStore {
         tx.commit().await.with_context(context)
     }
 
-    async fn read_log(&self, key: &DeploymentKey) -> StoreResult<Vec<LogLine>> {
+    async fn read_log(&self, key: &DeploymentKey, skip: usize) -> StoreResult<Vec<LogLine>> {
         let rows: Vec<LogRow> = sqlx::query_as(
             "SELECT at, stream, text FROM deployment_logs \
-             WHERE forge = ? AND repo = ? AND deployment_id = ? ORDER BY id",
+             WHERE forge = ? AND repo = ? AND deployment_id = ? ORDER BY id LIMIT -1 OFFSET ?",
         )
         .bind(&key.forge)
         .bind(repo_key(&key.repo))
         .bind(key.id.0)
+        .bind(sql_limit(skip))
         .fetch_all(&self.reader)
         .await
         .with_context(|| {
