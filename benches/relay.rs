@@ -5,6 +5,7 @@
 //! `cargo bench --bench relay`. `HOIST_BENCH_SECS` sets the paced run's
 //! length (default 10; the target speaks of 5 minutes: 300).
 
+mod common;
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
 #[path = "../tests/harness/mod.rs"]
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 
+use common::{ms, percentile, row};
 use harness::Serving;
 
 #[tokio::main]
@@ -285,23 +287,6 @@ fn arrivals(serving: &Serving) -> HashMap<u64, Instant> {
             Some((step, s.at))
         })
         .collect()
-}
-
-fn percentile(values: &[Duration], p: usize) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    sorted
-        .get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default()
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
-}
-
-fn row(figure: &str, value: String, target: &str) {
-    println!("{figure:<58} {value:>12}   {target}");
 }
 
 /// Resident memory in KiB: all of it, and the anonymous part (hoist's own

@@ -7,6 +7,7 @@
 //! `cargo bench --bench runner`. `HOIST_BENCH_RUNS` sets how many
 //! deployments are timed one after another (default 100).
 
+mod common;
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
 #[path = "../tests/harness/mod.rs"]
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use axum::http::Method;
 use serde_json::{Value, json};
 
+use common::{ms, percentile, row};
 use harness::Serving;
 
 const DEPLOYMENT_FIXTURE: &str = include_str!("../tests/fixtures/github/deployment.created.json");
@@ -129,21 +131,4 @@ async fn to_in_progress(serving: &Serving, environment: &str, delivery: &str) ->
         assert!(Instant::now() < deadline, "deployment {id} did not run");
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-}
-
-fn percentile(values: &[Duration], p: usize) -> Duration {
-    let mut sorted = values.to_vec();
-    sorted.sort();
-    sorted
-        .get((sorted.len() * p / 100).min(sorted.len().saturating_sub(1)))
-        .copied()
-        .unwrap_or_default()
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
-}
-
-fn row(figure: &str, value: String, target: &str) {
-    println!("{figure:<58} {value:>12}   {target}");
 }

@@ -1111,18 +1111,46 @@ async fn a_deployment_cancelled_while_it_waits_its_turn_never_runs() {
     .await;
 }
 
+/// A deployment of [`SLEEPER`] with a long timeout, whose script writes
+/// its background child's pid to a file.
+struct Sleeper {
+    pids: tempfile::TempDir,
+    app: RunnerApp,
+    deployment: Deployment,
+}
+
+impl Sleeper {
+    fn pidfile(&self) -> std::path::PathBuf {
+        self.pids.path().join("child")
+    }
+}
+
+async fn sleeper() -> (Setup, Sleeper) {
+    let mut s = setup(SLEEPER).await;
+    let pids = tempfile::tempdir().expect("pid dir");
+    let mut app = s.app();
+    app.timeout = LONG_TIMEOUT;
+    app.env.insert(
+        "PIDFILE".into(),
+        pids.path().join("child").display().to_string(),
+    );
+    let deployment = s.deploy("deploy").await;
+    (
+        s,
+        Sleeper {
+            pids,
+            app,
+            deployment,
+        },
+    )
+}
+
 #[tokio::test]
 async fn a_running_deployment_cancelled_is_killed_with_its_children() {
     bounded(async {
-        let mut s = setup(SLEEPER).await;
-        let pids = tempfile::tempdir().expect("pid dir");
-        let pidfile = pids.path().join("child");
-        let mut app = s.app();
-        app.timeout = LONG_TIMEOUT;
-        app.env
-            .insert("PIDFILE".into(), pidfile.display().to_string());
-        let deployment = s.deploy("deploy").await;
-        let runner = s.runner(app);
+        let (mut s, sleeper) = sleeper().await;
+        let (pidfile, deployment) = (sleeper.pidfile(), sleeper.deployment.clone());
+        let runner = s.runner(sleeper.app);
         runner.accept(&api(), &deployment).await.expect("accept");
 
         let started = Instant::now();
@@ -1173,15 +1201,9 @@ async fn a_running_deployment_cancelled_is_killed_with_its_children() {
 #[tokio::test]
 async fn a_shutdown_stops_the_running_deployment_with_an_error() {
     bounded(async {
-        let mut s = setup(SLEEPER).await;
-        let pids = tempfile::tempdir().expect("pid dir");
-        let pidfile = pids.path().join("child");
-        let mut app = s.app();
-        app.timeout = LONG_TIMEOUT;
-        app.env
-            .insert("PIDFILE".into(), pidfile.display().to_string());
-        let deployment = s.deploy("deploy").await;
-        let runner = Arc::new(s.runner(app));
+        let (mut s, sleeper) = sleeper().await;
+        let (pidfile, deployment) = (sleeper.pidfile(), sleeper.deployment.clone());
+        let runner = Arc::new(s.runner(sleeper.app));
         runner.accept(&api(), &deployment).await.expect("accept");
 
         let stop = CancellationToken::new();
