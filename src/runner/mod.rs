@@ -166,14 +166,22 @@ pub fn lane(repo: &RepoName, environment: &str) -> String {
 struct Verdict {
     state: DeploymentState,
     description: String,
+    /// Stopped on request (cancel, shutdown): the description says by
+    /// whom once that is known.
+    stopped: bool,
 }
 
 impl Verdict {
-    fn error(description: impl Into<String>) -> Self {
+    fn new(state: DeploymentState, description: impl Into<String>) -> Self {
         Self {
-            state: DeploymentState::Error,
+            state,
             description: description.into(),
+            stopped: false,
         }
+    }
+
+    fn error(description: impl Into<String>) -> Self {
+        Self::new(DeploymentState::Error, description)
     }
 }
 
@@ -497,24 +505,24 @@ impl Runner {
             Err(verdict) => verdict,
         };
         watch.abort();
-        let verdict = if verdict.description == STOPPED && self.shutdown.is_cancelled() {
-            Verdict::error("interrupted: hoist was shut down while it ran; deploy again")
-        } else if verdict.description == STOPPED {
-            let by = self
-                .store
-                .run_cancel_requested(job.id)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "hoist (another worker took the job over)".into());
-            Verdict {
-                state: DeploymentState::Failure,
-                description: format!(
-                    "cancelled by {by} while it ran; its command and children were killed"
-                ),
+        let verdict = match verdict.stopped {
+            false => verdict,
+            true if self.shutdown.is_cancelled() => {
+                Verdict::error("interrupted: hoist was shut down while it ran; deploy again")
             }
-        } else {
-            verdict
+            true => {
+                let by = self
+                    .store
+                    .run_cancel_requested(job.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| "hoist (another worker took the job over)".into());
+                Verdict::new(
+                    DeploymentState::Failure,
+                    format!("cancelled by {by} while it ran; its command and children were killed"),
+                )
+            }
         };
         log.note(format!("{}: {}", verdict.state, verdict.description))
             .await;
@@ -825,26 +833,22 @@ fn command_for(app: &RunnerApp, task: &str) -> Result<(Vec<String>, String), Ver
     Ok((argv, program.clone()))
 }
 
-/// The description of a run stopped on request, replaced by who asked.
-const STOPPED: &str = "stopped on request";
-
 fn verdict(program: &str, timeout: Duration, outcome: Outcome) -> Verdict {
     match outcome {
-        Outcome::Exited(0) => Verdict {
-            state: DeploymentState::Success,
-            description: format!("`{program}` succeeded"),
-        },
-        Outcome::Exited(code) => Verdict {
-            state: DeploymentState::Failure,
-            description: format!("`{program}` failed with exit code {code}"),
-        },
-        Outcome::Signalled(signal) => Verdict {
-            state: DeploymentState::Failure,
-            description: format!("`{program}` was killed by signal {signal}"),
-        },
+        Outcome::Exited(0) => {
+            Verdict::new(DeploymentState::Success, format!("`{program}` succeeded"))
+        }
+        Outcome::Exited(code) => Verdict::new(
+            DeploymentState::Failure,
+            format!("`{program}` failed with exit code {code}"),
+        ),
+        Outcome::Signalled(signal) => Verdict::new(
+            DeploymentState::Failure,
+            format!("`{program}` was killed by signal {signal}"),
+        ),
         Outcome::Stopped => Verdict {
-            state: DeploymentState::Failure,
-            description: STOPPED.into(),
+            stopped: true,
+            ..Verdict::new(DeploymentState::Failure, "stopped on request")
         },
         Outcome::TimedOut => Verdict::error(format!(
             "`{program}` timed out after {} s; it and its children were killed",
