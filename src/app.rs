@@ -34,6 +34,9 @@ pub struct Hoist {
     pub metrics: Metrics,
     /// Wakes the outbox worker when a reply is queued.
     pub(crate) outbox_wakeup: Notify,
+    /// Wakes the watch loop to look at waiting auto-deploys at once (a
+    /// lock they waited for was released).
+    pub(crate) waiting_wakeup: Notify,
     /// Wake the inbox's workers when a delivery is stored in their lane.
     statuses_wakeup: Notify,
     requests_wakeup: Notify,
@@ -93,6 +96,7 @@ impl Hoist {
             runner,
             metrics: Metrics::default(),
             outbox_wakeup: Notify::new(),
+            waiting_wakeup: Notify::new(),
             statuses_wakeup: Notify::new(),
             requests_wakeup: Notify::new(),
             tasks: TaskTracker::new(),

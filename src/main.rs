@@ -16,8 +16,8 @@ use hoist::chat::pr_comment::PrCommentAdapter;
 use hoist::chat::slack::SlackAdapter;
 use hoist::config::Config;
 use hoist::relay::Outbox;
-use hoist::store::Replies;
 use hoist::store::sqlite::SqliteStore;
+use hoist::store::{AuditFilter, Replies, Store};
 use hoist::{chat, demo, policy, server};
 use tokio_util::sync::CancellationToken;
 
@@ -56,6 +56,26 @@ enum Commands {
         /// Queue every given-up reply again.
         #[arg(long)]
         retry_all: bool,
+    },
+    /// The audit log, newest first: every command and what it came to.
+    Audit {
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+        /// Only this person (the name the log shows).
+        #[arg(long)]
+        actor: Option<String>,
+        /// Only this outcome: deployed, refused, locked, unlocked, invalid, ...
+        #[arg(long)]
+        outcome: Option<String>,
+        /// Only entries whose command or detail contains this text.
+        #[arg(long, value_name = "TEXT")]
+        grep: Option<String>,
+        /// Only the last DURATION (`2h`, `7d`, `30m`).
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
     },
     /// Discord: `hoist discord register` puts hoist's slash commands on Discord.
     Discord {
@@ -173,6 +193,24 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             retry,
             retry_all,
         } => outbox(load_config(config.as_deref())?, retry, retry_all).await,
+        Commands::Audit {
+            config,
+            actor,
+            outcome,
+            grep,
+            since,
+            limit,
+        } => {
+            let since = since.as_deref().map(parse_since).transpose()?;
+            let filter = AuditFilter {
+                actor,
+                outcome,
+                text: grep,
+                since,
+                limit,
+            };
+            audit(load_config(config.as_deref())?, &filter).await
+        }
         Commands::Discord {
             command: DiscordCommand::Register { config, guild },
         } => register_discord(load_config(config.as_deref())?, guild.as_deref()).await,
@@ -200,6 +238,48 @@ async fn register_discord(config: Config, guild: Option<&str>) -> anyhow::Result
 
 /// `hoist outbox`: the dead letters, and retrying them. Talks to the store
 /// only, so it works while the server runs (or while a platform is down).
+/// `2h` back from now: digits and a unit (`m`, `h`, `d`, `w`).
+fn parse_since(text: &str) -> anyhow::Result<jiff::Timestamp> {
+    let (number, unit) = text.split_at(text.len().saturating_sub(1));
+    let secs_per = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => anyhow::bail!("--since `{text}`: use a number and m, h, d or w (`2h`, `7d`)"),
+    };
+    let count: i64 =
+        number.parse().ok().filter(|n| *n > 0).with_context(|| {
+            format!("--since `{text}`: use a number and m, h, d or w (`2h`, `7d`)")
+        })?;
+    let back = jiff::SignedDuration::from_secs(count.saturating_mul(secs_per));
+    jiff::Timestamp::now()
+        .checked_sub(back)
+        .with_context(|| format!("--since `{text}` reaches too far back"))
+}
+
+async fn audit(config: Config, filter: &AuditFilter) -> anyhow::Result<()> {
+    let store = SqliteStore::connect(&config.store.url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", config.store.url))?;
+    let entries = store.audit(filter).await?;
+    if entries.is_empty() {
+        println!("No audit entries match.");
+    }
+    for entry in entries {
+        println!(
+            "{} {:<7} {:<12} {:<9} {} -> {}",
+            entry.at.strftime("%Y-%m-%d %H:%M:%SZ"),
+            entry.platform.as_str(),
+            entry.actor,
+            entry.outcome,
+            entry.command,
+            entry.detail
+        );
+    }
+    Ok(())
+}
+
 async fn outbox(config: Config, retry: Option<i64>, retry_all: bool) -> anyhow::Result<()> {
     let store = SqliteStore::connect(&config.store.url)
         .await

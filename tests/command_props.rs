@@ -10,7 +10,8 @@ const TOKENS: &[&str] = &[
     "deploy", "DEPLOY", "deploys", "noop", "cancel", "cancle", "where", "can", "I", "help", "to",
     "in", "on", ":", "!", "/", " ", "  ", "\t", "\n", "|", "=", "\"", "\\", "--", ",", "@", "<@",
     "<@!", ">", ".", "..", "@{", ".lock", "api", "staging", "x", "ü", "功", "\u{0}", "\u{7f}",
-    "\u{85}", "\u{a0}", "?", "-", "'",
+    "\u{85}", "\u{a0}", "?", "-", "'", "lock", "unlock", "locks", "for", "--global", "--reason",
+    "2h", "90m", "1h30m", "30s", "31d", "90", "prod", "LOCK",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -24,6 +25,9 @@ fn any_text() -> impl Strategy<Value = String> {
         token_soup().prop_map(|t| format!(".{t}")),
         token_soup().prop_map(|t| format!("deploy {t}")),
         token_soup().prop_map(|t| format!("deploy:cancel{t}")),
+        token_soup().prop_map(|t| format!("lock {t}")),
+        token_soup().prop_map(|t| format!("unlock{t}")),
+        token_soup().prop_map(|t| format!("locks {t}")),
     ]
 }
 
@@ -31,6 +35,126 @@ fn name() -> impl Strategy<Value = String> {
     "[-_.a-z0-9]{1,10}".prop_filter("a preposition would start the environment", |n| {
         !matches!(n.as_str(), "to" | "in" | "on")
     })
+}
+
+/// Whether a word after `for` in a lock would be read as a duration: it
+/// starts with a digit and has only digits and unit letters.
+fn looks_like_duration(word: &str) -> bool {
+    word.starts_with(|c: char| c.is_ascii_digit())
+        && word
+            .chars()
+            .all(|c| c.is_ascii_digit() || "smhdw".contains(c))
+}
+
+/// An app a lock can name after `for`.
+fn lock_app() -> impl Strategy<Value = String> {
+    name().prop_filter("a duration-shaped word after `for` is a duration", |n| {
+        !looks_like_duration(n)
+    })
+}
+
+/// An environment a lock can name: its first plain word, so neither
+/// `for`, an option nor a duration.
+fn lock_environment() -> impl Strategy<Value = String> {
+    lock_app().prop_filter("`for` and options have their own meaning", |n| {
+        n != "for" && !n.starts_with("--")
+    })
+}
+
+/// A duration the grammar accepts, in seconds: any, and round ones.
+fn lock_duration() -> impl Strategy<Value = u64> {
+    prop_oneof![
+        60u64..=2_592_000,
+        (1u64..=43_200).prop_map(|minutes| minutes * 60),
+        (1u64..=720).prop_map(|hours| hours * 3_600),
+    ]
+}
+
+/// A reason as `parse` returns it: trimmed, not empty, at most 200
+/// chars; often starting with what the grammar would otherwise read.
+fn lock_reason() -> impl Strategy<Value = String> {
+    let start = proptest::sample::select(
+        &[
+            "",
+            "for ",
+            "FOR ",
+            "for",
+            "--global ",
+            "--reason ",
+            "--",
+            ":",
+            ": ",
+            "to ",
+            "in ",
+            "on ",
+            "!",
+            "2h ",
+            "production ",
+            "--globl ",
+            "for api ",
+            "for 2h ",
+        ][..],
+    );
+    let body = prop_oneof![
+        "[a-z!?:. ]{0,20}",
+        "[-a-zA-Z0-9_.:!'\"|=/ \t]{0,40}",
+        any::<String>(),
+    ];
+    (start, body)
+        .prop_map(|(start, body)| format!("{start}{body}").trim().to_owned())
+        .prop_map(|reason| {
+            reason
+                .chars()
+                .take(200)
+                .collect::<String>()
+                .trim()
+                .to_owned()
+        })
+        .prop_filter("a reason is never empty", |reason| !reason.is_empty())
+}
+
+fn lock() -> impl Strategy<Value = Command> {
+    let target = prop_oneof![
+        (
+            proptest::option::of(lock_environment()),
+            proptest::option::of(lock_app())
+        )
+            .prop_map(|(environment, app)| (environment, app, false)),
+        Just((None, None, true)),
+    ];
+    (
+        target,
+        proptest::option::of(lock_duration()),
+        proptest::option::of(lock_reason()),
+    )
+        .prop_map(
+            |((environment, app, global), duration_secs, reason)| Command::Lock {
+                environment,
+                app,
+                global,
+                duration_secs,
+                reason,
+            },
+        )
+}
+
+fn unlock() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        (
+            proptest::option::of(lock_environment()),
+            proptest::option::of(lock_app())
+        )
+            .prop_map(|(environment, app)| Command::Unlock {
+                environment,
+                app,
+                global: false,
+            }),
+        Just(Command::Unlock {
+            environment: None,
+            app: None,
+            global: true,
+        }),
+    ]
 }
 
 fn git_ref() -> impl Strategy<Value = String> {
@@ -95,6 +219,14 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(app, environment)| Command::Deploys { app, environment }),
         (proptest::option::of(name()), proptest::option::of(name()))
             .prop_map(|(app, environment)| Command::Cancel { app, environment }),
+        lock(),
+        unlock(),
+        proptest::option::of(name())
+            .prop_filter("`locks` takes no `for` or option", |app| {
+                app.as_deref()
+                    .is_none_or(|app| app != "for" && !app.starts_with("--"))
+            })
+            .prop_map(|app| Command::Locks { app }),
         proptest::option::of(topic).prop_map(|topic| Command::Help { topic }),
         Just(Command::WhoAmI),
     ]

@@ -171,7 +171,11 @@ impl Setup {
             matches!(accepted, Accepted::Queued { .. }),
             "not queued: {accepted:?}"
         );
-        runner.run_next().await.expect("run").expect("a job to run")
+        runner
+            .run_next()
+            .await
+            .unwrap_or_else(|error| panic!("the run failed: {error:#}"))
+            .expect("a job to run")
     }
 
     /// The statuses posted since the last call, in order.

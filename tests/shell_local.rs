@@ -302,7 +302,13 @@ async fn every_command_is_audited() {
         hoist::store::sqlite::SqliteStore::connect(&format!("sqlite://{}", ws.db.display()))
             .await
             .unwrap();
-    let audit = store.recent_audit(10).await.unwrap();
+    let audit = store
+        .audit(&hoist::store::AuditFilter {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     let outcomes: Vec<(&str, &str)> = audit
         .iter()
         .map(|e| (e.command.as_str(), e.outcome.as_str()))
@@ -313,5 +319,62 @@ async fn every_command_is_audited() {
             ("deploy nope", "invalid"),
             ("deploy web to staging", "deployed")
         ]
+    );
+}
+
+#[tokio::test]
+async fn locks_in_the_shell_and_the_audit_command_shows_each_decision() {
+    let ws = workspace();
+    let run = shell(
+        &ws,
+        "lock staging for web testing the shell\ndeploy web to staging\nlocks web\nunlock staging for web\nlock prodution for web\n",
+    )
+    .await;
+    assert!(run.success, "{run:?}");
+    support::assert_in_order(
+        &run.stdout,
+        &[
+            "locked staging of web: testing the shell.",
+            "Deploying web main",
+            "Locks of web:\nstaging of web: locked by",
+            "unlocked staging of web.",
+            "`prodution` is not an environment of web",
+        ],
+    );
+    let config = ws.config.display().to_string();
+    let audit = hoist(&["audit", "--config", &config], "", &[]).await;
+    assert!(audit.success, "{audit:?}");
+    support::assert_in_order(
+        &audit.stdout,
+        &[
+            "invalid   lock prodution for web",
+            "unlocked  unlock staging for web",
+            "deployed  deploy web to staging -> Deploying web main",
+            "[policy: allowed (access: open; locked by the requester; no freeze window)]",
+            "locked    lock staging for web testing the shell",
+        ],
+    );
+    let locked = hoist(
+        &["audit", "--config", &config, "--outcome", "locked"],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(locked.stdout.lines().count(), 1, "{}", locked.stdout);
+    let nothing = hoist(
+        &["audit", "--config", &config, "--grep", "no such text"],
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(nothing.stdout, "No audit entries match.\n");
+    let wrong = hoist(&["audit", "--config", &config, "--since", "soon"], "", &[]).await;
+    assert!(!wrong.success);
+    assert!(
+        wrong
+            .stderr
+            .contains("--since `soon`: use a number and m, h, d or w"),
+        "{}",
+        wrong.stderr
     );
 }

@@ -8,10 +8,12 @@ use hoist::domain::{
     Actor, AppName, DeploymentId, DeploymentState, Origin, Platform, RepoName, Sha,
 };
 use hoist::forge::{Check, CheckState, DeploymentFilter, NewDeployment, NewStatus};
+use hoist::policy::{Lock, LockKind, LockScope};
+use hoist::store::Locks;
 use hoist::store::sqlite::SqliteStore;
 use hoist::store::{
     AuditEntry, DeploymentKey, DeploymentRecord, Inbox, InboxLane, LocalForgeStore, LogLine,
-    LogStream, Replies, RunCancel, RunQueue, RunState, Store, Waiting,
+    LogStream, Replies, RunCancel, RunQueue, RunState, Store, TakeLock, Waiting,
 };
 use jiff::Timestamp;
 use serde_json::json;
@@ -229,13 +231,29 @@ async fn the_audit_log_reads_newest_first() {
             .await
             .expect("append");
     }
-    let recent = store.recent_audit(2).await.expect("read");
+    let recent = store
+        .audit(&hoist::store::AuditFilter {
+            limit: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("read");
     let outcomes: Vec<_> = recent.iter().map(|e| e.outcome.as_str()).collect();
     assert_eq!(outcomes, ["invalid", "denied"]);
     assert_eq!(recent[0].platform, Platform::Discord);
     assert_eq!(recent[0].command, "deploy api to env2");
     assert_eq!(recent[0].at, at(2));
-    assert_eq!(store.recent_audit(10).await.expect("read").len(), 3);
+    assert_eq!(
+        store
+            .audit(&hoist::store::AuditFilter {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .expect("read")
+            .len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -1041,4 +1059,199 @@ async fn cancelling_a_run_dequeues_it_or_asks_its_worker_and_leases_end_interrup
             .expect("cancel"),
         RunCancel::Finished
     );
+}
+
+fn a_lock(environment: &str, holder: (&str, Option<&str>), until: Option<i64>) -> Lock {
+    let actor = Actor {
+        id: holder.0.into(),
+        name: holder.0.into(),
+        login: holder.1.map(str::to_owned),
+    };
+    Lock {
+        scope: LockScope::Environment {
+            app: "api".into(),
+            environment: environment.into(),
+        },
+        kind: LockKind::Sticky,
+        holder: actor.clone(),
+        reason: Some("migrating".into()),
+        origin: Origin { actor, ..origin() },
+        since: at(0),
+        until: until.map(at),
+    }
+}
+
+#[tokio::test]
+async fn a_lock_is_one_holders_until_released_or_run_out() {
+    let store = memory().await;
+    let ada = ("U1", Some("ada"));
+    let bob = ("U2", Some("bob"));
+    assert_eq!(
+        store
+            .take_lock(&a_lock("production", ada, None), at(1))
+            .await
+            .expect("take"),
+        TakeLock::Taken
+    );
+    let Some(held) = (match store
+        .take_lock(&a_lock("production", bob, None), at(2))
+        .await
+        .expect("take")
+    {
+        TakeLock::Held(held) => Some(held),
+        _ => None,
+    }) else {
+        panic!("bob must find ada's lock");
+    };
+    assert_eq!(held.holder.name, "U1");
+    // Ada again: renewed, first time kept.
+    let mut again = a_lock("production", ("D9", Some("ADA")), Some(5_000));
+    again.since = at(3);
+    again.reason = Some("still migrating".into());
+    assert_eq!(
+        store.take_lock(&again, at(3)).await.expect("take"),
+        TakeLock::Renewed
+    );
+    let locks = store.locks(at(4)).await.expect("locks");
+    assert_eq!(locks.len(), 1);
+    assert_eq!(locks[0].since, at(0));
+    assert_eq!(locks[0].reason.as_deref(), Some("still migrating"));
+    // Run out: gone for readers, and free to take.
+    assert!(store.locks(at(5_000)).await.expect("locks").is_empty());
+    assert_eq!(
+        store
+            .take_lock(&a_lock("production", bob, None), at(5_001))
+            .await
+            .expect("take"),
+        TakeLock::Taken
+    );
+    // Released once; a second release finds nothing.
+    let scope = a_lock("production", bob, None).scope;
+    let released = store
+        .release_lock(&scope, at(6_000))
+        .await
+        .expect("release");
+    assert_eq!(released.map(|lock| lock.holder.name), Some("U2".to_owned()));
+    assert_eq!(
+        store
+            .release_lock(&scope, at(6_001))
+            .await
+            .expect("release"),
+        None
+    );
+}
+
+#[tokio::test]
+async fn two_claims_of_one_environment_at_once_give_it_to_one() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("hoist.db").display());
+    let store = Arc::new(SqliteStore::connect(&url).await.expect("store"));
+    let claims = (0..8).map(|n| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let holder = format!("U{n}");
+            let login = format!("user{n}");
+            store
+                .take_lock(&a_lock("production", (&holder, Some(&login)), None), at(n))
+                .await
+                .expect("take")
+        })
+    });
+    let outcomes = futures_util::future::join_all(claims).await;
+    let taken = outcomes
+        .into_iter()
+        .filter(|outcome| matches!(outcome, Ok(TakeLock::Taken)))
+        .count();
+    assert_eq!(taken, 1);
+    assert_eq!(store.locks(at(100)).await.expect("locks").len(), 1);
+}
+
+#[tokio::test]
+async fn the_audit_log_is_filtered_and_cannot_be_changed() {
+    let store = memory().await;
+    for (n, (actor, outcome, command)) in [
+        ("ada", "deployed", "deploy api to staging"),
+        ("bob", "refused", "deploy api to production"),
+        ("Ada", "locked", "lock production for api 100%_sure"),
+    ]
+    .iter()
+    .enumerate()
+    {
+        store
+            .append_audit(&AuditEntry {
+                at: at(n as i64 * 1000),
+                platform: Platform::Slack,
+                actor: (*actor).into(),
+                command: (*command).into(),
+                outcome: (*outcome).into(),
+                detail: format!("detail {n}"),
+            })
+            .await
+            .expect("append");
+    }
+    let find = |filter: hoist::store::AuditFilter| {
+        let store = &store;
+        async move {
+            store
+                .audit(&hoist::store::AuditFilter {
+                    limit: 10,
+                    ..filter
+                })
+                .await
+                .expect("read")
+                .into_iter()
+                .map(|entry| entry.command)
+                .collect::<Vec<_>>()
+        }
+    };
+    use hoist::store::AuditFilter;
+    assert_eq!(
+        find(AuditFilter {
+            actor: Some("ADA".into()),
+            ..Default::default()
+        })
+        .await,
+        ["lock production for api 100%_sure", "deploy api to staging"]
+    );
+    assert_eq!(
+        find(AuditFilter {
+            outcome: Some("refused".into()),
+            ..Default::default()
+        })
+        .await,
+        ["deploy api to production"]
+    );
+    // LIKE's wildcards are taken literally.
+    assert_eq!(
+        find(AuditFilter {
+            text: Some("0%_s".into()),
+            ..Default::default()
+        })
+        .await,
+        ["lock production for api 100%_sure"]
+    );
+    assert!(
+        find(AuditFilter {
+            text: Some("1_0".into()),
+            ..Default::default()
+        })
+        .await
+        .is_empty()
+    );
+    assert_eq!(
+        find(AuditFilter {
+            since: Some(at(1000)),
+            ..Default::default()
+        })
+        .await
+        .len(),
+        2
+    );
+    for statement in ["UPDATE audit SET detail = 'changed'", "DELETE FROM audit"] {
+        let error = sqlx::query(statement)
+            .execute(store.pool())
+            .await
+            .expect_err("append-only");
+        assert!(error.to_string().contains("append-only"), "{error}");
+    }
 }

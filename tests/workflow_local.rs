@@ -72,6 +72,7 @@ async fn start() -> Running {
     let stop = CancellationToken::new();
     let outbox = Outbox::new([Arc::clone(&recorder) as Arc<dyn ChatAdapter>]);
     let outbox = tokio::spawn(outbox.run_until(Arc::clone(&built.hoist), stop.clone()));
+    tokio::spawn(Arc::clone(&built.hoist).run_runner_until(stop.clone()));
     Running {
         _dir: dir,
         hoist: built.hoist,

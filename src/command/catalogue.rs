@@ -14,12 +14,15 @@ use super::Command;
 use crate::suggest::nearest;
 
 /// The catalogue files, in the order help lists them.
-const SOURCES: [(&str, &str); 7] = [
+const SOURCES: [(&str, &str); 10] = [
     ("deploy.toml", include_str!("../../commands/deploy.toml")),
     ("noop.toml", include_str!("../../commands/noop.toml")),
     ("cancel.toml", include_str!("../../commands/cancel.toml")),
     ("where.toml", include_str!("../../commands/where.toml")),
     ("deploys.toml", include_str!("../../commands/deploys.toml")),
+    ("lock.toml", include_str!("../../commands/lock.toml")),
+    ("unlock.toml", include_str!("../../commands/unlock.toml")),
+    ("locks.toml", include_str!("../../commands/locks.toml")),
     ("help.toml", include_str!("../../commands/help.toml")),
     ("whoami.toml", include_str!("../../commands/whoami.toml")),
 ];
@@ -204,7 +207,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "deploy", "noop", "cancel", "where", "deploys", "help", "whoami"
+                "deploy", "noop", "cancel", "where", "deploys", "lock", "unlock", "locks", "help",
+                "whoami"
             ]
         );
         // Each keyword the grammar knows is documented, and each file in
@@ -256,6 +260,9 @@ mod tests {
             "deploy:cancel",
             "where can I deploy",
             "deploys",
+            "lock [env]",
+            "unlock",
+            "locks",
             "help",
         ] {
             assert!(overview.contains(&format!("`{name}")), "{overview}");

@@ -18,12 +18,16 @@ use super::refname::check_ref;
 use super::{Command, DeployRequest};
 use crate::suggest::nearest;
 
+mod locks;
 mod params;
 
+pub(crate) use locks::reads_bare as reason_reads_bare;
 use params::params;
 
 /// Every command keyword, as typed after the optional `.`/`/` prefix.
-pub(crate) const KEYWORDS: [&str; 6] = ["deploy", "deploys", "noop", "where", "help", "whoami"];
+pub(crate) const KEYWORDS: [&str; 9] = [
+    "deploy", "deploys", "noop", "where", "lock", "unlock", "locks", "help", "whoami",
+];
 
 /// The words that introduce an environment.
 const PREPOSITIONS: [&str; 3] = ["to", "in", "on"];
@@ -265,6 +269,9 @@ pub(crate) fn command(input: &str) -> Res<'_, Command> {
             "noop" => ("noop", noop),
             "deploys" => ("deploys", deploys),
             "where" => ("where", where_can_i_deploy),
+            "lock" => ("lock", locks::lock),
+            "unlock" => ("unlock", locks::unlock),
+            "locks" => ("locks", locks::locks),
             "help" => ("help", help),
             "whoami" => ("whoami", whoami),
             _ => {

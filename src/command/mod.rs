@@ -9,6 +9,7 @@
 //! every example through [`parse`].
 
 mod catalogue;
+mod duration;
 mod error;
 mod grammar;
 mod refname;
@@ -57,6 +58,39 @@ pub enum Command {
         app: String,
         environment: Option<String>,
     },
+    /// `lock [env] [for app] [for DURATION] [reason...]`, or
+    /// `lock --global [for DURATION] [reason...]`: stop everyone but the
+    /// holder from deploying there until `unlock` or the duration ends.
+    Lock {
+        /// `None` means the app's default environment, as for `deploy`;
+        /// always `None` when `global`.
+        environment: Option<String>,
+        /// `for app`; `None` in the short form (`.lock production` in a
+        /// pull request comment) and when `global`.
+        app: Option<String>,
+        /// `--global`: every app and environment.
+        #[serde(default)]
+        global: bool,
+        /// `for 2h`: the lock ends by itself after this long, between one
+        /// minute and 30 days; `None` holds it until `unlock`.
+        duration_secs: Option<u64>,
+        /// What is left, after an optional `:` or `--reason`: trimmed,
+        /// otherwise as typed, at most 200 chars; never empty.
+        reason: Option<String>,
+    },
+    /// `unlock [env] [for app]` or `unlock --global`: release a lock.
+    Unlock {
+        /// As for [`Command::Lock`].
+        environment: Option<String>,
+        /// As for [`Command::Lock`].
+        app: Option<String>,
+        /// `--global`: release the lock on everything (not the locks of
+        /// single environments).
+        #[serde(default)]
+        global: bool,
+    },
+    /// `locks [app]`: who holds which lock; `None` lists every app's.
+    Locks { app: Option<String> },
     /// `help [command]`
     Help { topic: Option<String> },
     /// `whoami`: who hoist takes the typer to be.

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
-use super::grammar::{CANCEL, DEFAULT_TASK};
-use super::{Command, DeployRequest};
+use super::grammar::{CANCEL, DEFAULT_TASK, reason_reads_bare};
+use super::{Command, DeployRequest, duration};
 
 /// Prints `command` in canonical form: lower-case keywords, `to` before
 /// an environment, parameters as `key=value` (quoted when needed).
@@ -13,7 +13,9 @@ use super::{Command, DeployRequest};
 /// Every command [`super::parse`] returns renders to text that parses to
 /// the same command. A hand-built command that `parse` could never
 /// produce (hosts without an environment, a ref without an app) renders
-/// without the part that has no place in the grammar.
+/// without the part that has no place in the grammar (the environment or
+/// app of a `--global` lock); a lock's duration out of range or reason
+/// too long renders as it is, and `parse` refuses it.
 pub fn render(command: &Command) -> String {
     match command {
         Command::Deploy(request) => {
@@ -50,12 +52,70 @@ pub fn render(command: &Command) -> String {
             Some(environment) => format!("deploys {app} in {environment}"),
             None => format!("deploys {app}"),
         },
+        Command::Lock {
+            environment,
+            app,
+            global,
+            duration_secs,
+            reason,
+        } => {
+            let mut text = "lock".to_owned();
+            let named = render_target(&mut text, environment.as_deref(), app.as_deref(), *global);
+            if let Some(secs) = duration_secs {
+                let _ = write!(text, " for {}", duration::format(*secs));
+            }
+            if let Some(reason) = reason.as_deref().filter(|r| !r.is_empty()) {
+                // A plain word where nothing has been named yet would be
+                // the environment; `for ...`, `: ...` and the like would
+                // be read as what they look like.
+                if (named || duration_secs.is_some()) && reason_reads_bare(reason) {
+                    let _ = write!(text, " {reason}");
+                } else {
+                    let _ = write!(text, " --reason {reason}");
+                }
+            }
+            text
+        }
+        Command::Unlock {
+            environment,
+            app,
+            global,
+        } => {
+            let mut text = "unlock".to_owned();
+            render_target(&mut text, environment.as_deref(), app.as_deref(), *global);
+            text
+        }
+        Command::Locks { app } => match app {
+            Some(app) => format!("locks {app}"),
+            None => "locks".to_owned(),
+        },
         Command::Help { topic } => match topic {
             Some(topic) => format!("help {topic}"),
             None => "help".to_owned(),
         },
         Command::WhoAmI => "whoami".to_owned(),
     }
+}
+
+/// ` --global`, or ` env for app` as far as they are given; whether an
+/// environment or app was written.
+fn render_target(
+    text: &mut String,
+    environment: Option<&str>,
+    app: Option<&str>,
+    global: bool,
+) -> bool {
+    if global {
+        text.push_str(" --global");
+        return false;
+    }
+    if let Some(environment) = environment {
+        let _ = write!(text, " {environment}");
+    }
+    if let Some(app) = app {
+        let _ = write!(text, " for {app}");
+    }
+    environment.is_some() || app.is_some()
 }
 
 fn render_request(text: &mut String, request: &DeployRequest) {

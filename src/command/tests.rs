@@ -432,3 +432,391 @@ fn help_takes_deploy_cancel_as_typed() {
     }
     assert!(super::help(Some("cancel")).starts_with("`deploy:cancel [app] [to|in|on env]`"));
 }
+
+fn lock(
+    environment: Option<&str>,
+    app: Option<&str>,
+    duration_secs: Option<u64>,
+    reason: Option<&str>,
+) -> Command {
+    Command::Lock {
+        environment: environment.map(str::to_owned),
+        app: app.map(str::to_owned),
+        global: false,
+        duration_secs,
+        reason: reason.map(str::to_owned),
+    }
+}
+
+fn global_lock(duration_secs: Option<u64>, reason: Option<&str>) -> Command {
+    Command::Lock {
+        environment: None,
+        app: None,
+        global: true,
+        duration_secs,
+        reason: reason.map(str::to_owned),
+    }
+}
+
+#[test]
+fn lock_reads_its_parts_in_either_order() {
+    let full = lock(
+        Some("production"),
+        Some("api"),
+        Some(7_200),
+        Some("migrating the db"),
+    );
+    for text in [
+        "lock production for api for 2h migrating the db",
+        "lock production for 2h for api migrating the db",
+        "lock production for 2h for api: migrating the db",
+        "lock production for 2h for api:migrating the db",
+        "lock production for api for 2h --reason migrating the db",
+        "LOCK PRODUCTION FOR API FOR 2H migrating the db",
+        "@hoist: lock\tproduction  for api\nfor 120m   migrating the db  ",
+    ] {
+        assert_eq!(parse(text), Ok(full.clone()), "{text:?}");
+    }
+    for (text, expected) in [
+        ("lock", lock(None, None, None, None)),
+        (
+            "lock production",
+            lock(Some("production"), None, None, None),
+        ),
+        ("lock for api", lock(None, Some("api"), None, None)),
+        ("lock for 1h30m", lock(None, None, Some(5_400), None)),
+        (
+            "lock production: migrating",
+            lock(Some("production"), None, None, Some("migrating")),
+        ),
+        (
+            "lock production:migrating",
+            lock(Some("production"), None, None, Some("migrating")),
+        ),
+        ("lock: migrating", lock(None, None, None, Some("migrating"))),
+        (
+            "lock --reason migrating",
+            lock(None, None, None, Some("migrating")),
+        ),
+        // A reason keeps its case, inner spacing and anything in it.
+        (
+            "lock staging DON'T  deploy --global for 2h!",
+            lock(
+                Some("staging"),
+                None,
+                None,
+                Some("DON'T  deploy --global for 2h!"),
+            ),
+        ),
+        // `!` is only part of the reason: there is no stealing a lock.
+        (
+            "lock production !",
+            lock(Some("production"), None, None, Some("!")),
+        ),
+        // A `:` or `--reason` lets a reason start like anything else.
+        (
+            "lock production: for the release",
+            lock(Some("production"), None, None, Some("for the release")),
+        ),
+        (
+            "lock production: : colon",
+            lock(Some("production"), None, None, Some(": colon")),
+        ),
+        (
+            "lock --reason --global is not a flag here",
+            lock(None, None, None, Some("--global is not a flag here")),
+        ),
+        // `for:` is no keyword: after the environment it starts a reason.
+        (
+            "lock production for: the release",
+            lock(Some("production"), None, None, Some("for: the release")),
+        ),
+        // A word after `for` that is not duration-shaped is the app.
+        (
+            "lock production for 2h-api",
+            lock(Some("production"), Some("2h-api"), None, None),
+        ),
+        (
+            "lock production for h2",
+            lock(Some("production"), Some("h2"), None, None),
+        ),
+    ] {
+        assert_eq!(parse(text), Ok(expected), "{text:?}");
+    }
+}
+
+#[test]
+fn global_locks_name_nothing_but_may_last_and_say_why() {
+    for (text, expected) in [
+        ("lock --global", global_lock(None, None)),
+        ("lock --GLOBAL", global_lock(None, None)),
+        ("lock for 2h --global", global_lock(Some(7_200), None)),
+        (
+            "lock --global for 2h freeze",
+            global_lock(Some(7_200), Some("freeze")),
+        ),
+        ("lock --global: freeze", global_lock(None, Some("freeze"))),
+        (
+            "lock --global --reason freeze",
+            global_lock(None, Some("freeze")),
+        ),
+        (
+            "lock --reason freeze --global",
+            lock(None, None, None, Some("freeze --global")),
+        ),
+    ] {
+        assert_eq!(parse(text), Ok(expected), "{text:?}");
+    }
+    for (text, column) in [
+        ("lock --global production", 15),
+        ("lock --global freeze", 15),
+        ("lock production --global", 6),
+        ("lock --global for api", 19),
+        ("lock for api --global", 10),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(
+            error
+                .message
+                .starts_with("`--global` locks every environment; name none"),
+            "{text:?}: {error}"
+        );
+    }
+    for (text, column) in [
+        ("unlock --global staging", 17),
+        ("unlock for api --global", 12),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert_eq!(
+            error.message,
+            "`--global` releases the lock on every environment; name none"
+        );
+    }
+    assert!(rejected("lock --global --global").message.contains("twice"));
+}
+
+#[test]
+fn lock_refuses_with_the_column_of_the_problem() {
+    let long = format!("lock production {}", "x".repeat(201));
+    let fits = format!("lock production {}", "x".repeat(200));
+    assert!(parse(&fits).is_ok());
+    for (text, column, message) in [
+        (long.as_str(), 217, "at most 200 characters"),
+        ("lock production for 59s", 21, "at least 1 minute"),
+        ("lock production for 0m", 21, "at least 1 minute"),
+        ("lock production for 30d1s", 21, "at most 30 days"),
+        ("lock production for 1h30", 25, "expected a unit after `30`"),
+        ("lock production for 1h1h", 23, "largest first"),
+        (
+            "lock production for 2h/x",
+            23,
+            "unexpected `/` in a duration",
+        ),
+        (
+            "lock production for 2h|x",
+            23,
+            "unexpected `|` in a duration",
+        ),
+        (
+            "lock production for api/main",
+            24,
+            "unexpected `/` in an app name",
+        ),
+        (
+            "lock production|x",
+            16,
+            "unexpected `|` in an environment name",
+        ),
+        (
+            "lock production for \"api\"",
+            21,
+            "expected an app name or a duration after `for`, not `",
+        ),
+        (
+            "lock for:",
+            9,
+            "expected an app name or a duration after `for`",
+        ),
+        ("lock 90", 6, "`90` is not an environment"),
+        ("lock in production", 6, "`lock` takes no `in`"),
+        (
+            "lock production for api to staging",
+            25,
+            "`lock` takes no `to`",
+        ),
+        ("lock production -- x", 17, "expected an option after `--`"),
+        ("lock --reason:x", 14, "write `--reason TEXT`, without `:`"),
+        ("lock --reasons x", 6, "unknown option `--reasons`"),
+        ("lock !", 6, "`lock` has no `!`"),
+        ("lock!", 5, "`lock` has no `!`"),
+        ("lock? x", 5, "unexpected `?` after `lock`"),
+        ("lock production:  ", 19, "expected a reason after `:`"),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains(message), "{text:?}: {error}");
+        assert_eq!(error.usage, super::usage("lock"), "{text:?}");
+    }
+    // The 201st char of the reason, counted in chars, not bytes.
+    let error = rejected(&format!("lock production {}", "ü".repeat(201)));
+    assert_eq!(error.column, 217);
+    assert_eq!(
+        rejected("lock production --globl").suggestion.as_deref(),
+        Some("--global")
+    );
+}
+
+#[test]
+fn unlock_and_locks_take_no_more_than_they_need() {
+    let unlock = |environment: Option<&str>, app: Option<&str>, global: bool| Command::Unlock {
+        environment: environment.map(str::to_owned),
+        app: app.map(str::to_owned),
+        global,
+    };
+    for (text, expected) in [
+        ("unlock", unlock(None, None, false)),
+        ("unlock production", unlock(Some("production"), None, false)),
+        (
+            "unlock production for api",
+            unlock(Some("production"), Some("api"), false),
+        ),
+        ("unlock for api", unlock(None, Some("api"), false)),
+        ("UNLOCK --Global", unlock(None, None, true)),
+    ] {
+        assert_eq!(parse(text), Ok(expected), "{text:?}");
+    }
+    for (text, column, message) in [
+        ("unlock production done", 19, "`unlock` takes no reason"),
+        ("unlock: done", 7, "`unlock` takes no reason"),
+        ("unlock --reason done", 8, "`unlock` takes no reason"),
+        ("unlock --REASON", 8, "`unlock` takes no reason"),
+        ("unlock for api for api", 20, "the app is already `api`"),
+        ("unlock 2h", 8, "`unlock` takes no duration"),
+        ("unlock for 2h", 12, "`unlock` takes no duration"),
+        ("unlock for:", 11, "expected an app name after `for`"),
+        (
+            "unlock --force",
+            8,
+            "unknown option `--force`: `unlock` takes `--global`",
+        ),
+        ("unlock!", 7, "unexpected `!` after `unlock`"),
+        (
+            "unlock production!",
+            18,
+            "unexpected `!` in an environment name",
+        ),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains(message), "{text:?}: {error}");
+        assert_eq!(error.usage, super::usage("unlock"), "{text:?}");
+    }
+    assert_eq!(parse("locks"), Ok(Command::Locks { app: None }));
+    assert_eq!(
+        parse(".Locks API"),
+        Ok(Command::Locks {
+            app: Some("api".to_owned())
+        })
+    );
+    for (text, column, message) in [
+        ("locks --global", 7, "`locks` takes an app alone"),
+        ("locks in production", 7, "`locks` takes an app alone"),
+        ("locks api staging", 11, "unexpected `staging`"),
+        ("locks api: x", 10, "unexpected `:`"),
+        ("locks:", 6, "unexpected `:` after `locks`"),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains(message), "{text:?}: {error}");
+        assert_eq!(error.usage, super::usage("locks"), "{text:?}");
+    }
+}
+
+#[test]
+fn lock_commands_are_addressed_in_comments() {
+    assert_eq!(
+        parse_comment(".lock production\nback in an hour"),
+        Some(Ok(lock(Some("production"), None, None, None)))
+    );
+    assert_eq!(
+        parse_comment("/unlock"),
+        Some(Ok(Command::Unlock {
+            environment: None,
+            app: None,
+            global: false,
+        }))
+    );
+    assert!(matches!(
+        parse_comment(".locks"),
+        Some(Ok(Command::Locks { app: None }))
+    ));
+    for (text, suggestion) in [
+        (".lokc", "lock"),
+        (".unlcok", "unlock"),
+        (".lcoks", "locks"),
+    ] {
+        match parse_comment(text) {
+            Some(Err(error)) => assert_eq!(error.suggestion.as_deref(), Some(suggestion)),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn lock_renders_canonically() {
+    for (command, text) in [
+        (
+            lock(
+                Some("production"),
+                Some("api"),
+                Some(7_200),
+                Some("migrating the db"),
+            ),
+            "lock production for api for 2h migrating the db",
+        ),
+        (lock(None, None, Some(5_400), None), "lock for 1h30m"),
+        (
+            lock(None, None, None, Some("migrating")),
+            "lock --reason migrating",
+        ),
+        (
+            lock(Some("production"), None, None, Some("for the release")),
+            "lock production --reason for the release",
+        ),
+        (
+            lock(Some("production"), None, None, Some(": x")),
+            "lock production --reason : x",
+        ),
+        (
+            lock(Some("production"), None, None, Some("in a minute")),
+            "lock production --reason in a minute",
+        ),
+        (
+            global_lock(Some(86_400), Some("freeze")),
+            "lock --global for 1d freeze",
+        ),
+        (
+            global_lock(None, Some("freeze")),
+            "lock --global --reason freeze",
+        ),
+        (
+            Command::Unlock {
+                environment: Some("staging".to_owned()),
+                app: Some("api".to_owned()),
+                global: false,
+            },
+            "unlock staging for api",
+        ),
+        (
+            Command::Locks {
+                app: Some("api".to_owned()),
+            },
+            "locks api",
+        ),
+    ] {
+        assert_eq!(super::render(&command), text);
+        assert_eq!(parse(text), Ok(command), "{text:?}");
+    }
+}

@@ -12,6 +12,7 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 
+use super::freeze::{self, FreezeWindow, Moment};
 use super::model::{AutoDeployOn, DeployConfig, Payload, Target};
 use super::template::Template;
 use crate::suggest;
@@ -28,9 +29,12 @@ enum Key {
     ProductionEnvironment,
     TransientEnvironment,
     AutoDeployOn,
+    AllowedUsers,
+    Freeze,
+    FreezeOverride,
 }
 
-const TARGET_KEYS: [(&str, Key); 9] = [
+const TARGET_KEYS: [(&str, Key); 12] = [
     ("environment", Key::Environment),
     ("description", Key::Description),
     ("task", Key::Task),
@@ -40,6 +44,9 @@ const TARGET_KEYS: [(&str, Key); 9] = [
     ("production_environment", Key::ProductionEnvironment),
     ("transient_environment", Key::TransientEnvironment),
     ("auto_deploy_on", Key::AutoDeployOn),
+    ("allowed_users", Key::AllowedUsers),
+    ("freeze", Key::Freeze),
+    ("freeze_override", Key::FreezeOverride),
 ];
 
 fn key_names() -> impl Iterator<Item = &'static str> {
@@ -160,6 +167,9 @@ impl TargetSeed {
             production_environment: None,
             transient_environment: false,
             auto_deploy_on: None,
+            allowed_users: None,
+            freeze: Vec::new(),
+            freeze_override: Vec::new(),
         }
     }
 }
@@ -198,6 +208,9 @@ impl<'de> Visitor<'de> for TargetSeed {
                 Key::AutoDeployOn => {
                     target.auto_deploy_on = Some(map.next_value_seed(AutoDeploySeed)?);
                 }
+                Key::AllowedUsers => target.allowed_users = Some(map.next_value_seed(LoginsSeed)?),
+                Key::Freeze => target.freeze = map.next_value_seed(FreezeListSeed)?,
+                Key::FreezeOverride => target.freeze_override = map.next_value_seed(LoginsSeed)?,
             }
         }
         Ok(target)
@@ -388,5 +401,173 @@ impl<'de> Visitor<'de> for PayloadSeed {
             entries.push((key, value));
         }
         Ok(Payload::Map(entries))
+    }
+}
+
+/// A list of GitHub logins.
+struct LoginsSeed;
+
+impl<'de> DeserializeSeed<'de> for LoginsSeed {
+    type Value = Vec<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Vec<String>, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for LoginsSeed {
+    type Value = Vec<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of GitHub logins (`[octocat, hubot]`)")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut logins = Vec::new();
+        while let Some(login) = seq.next_element_seed(LoginSeed)? {
+            logins.push(login);
+        }
+        Ok(logins)
+    }
+}
+
+struct LoginSeed;
+
+str_seed!(LoginSeed => String);
+
+impl Visitor<'_> for LoginSeed {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a GitHub login")
+    }
+
+    fn visit_str<E: de::Error>(self, login: &str) -> Result<String, E> {
+        // GitHub's rule: letters, digits and single hyphens, 39 at most.
+        let valid = !login.is_empty()
+            && login.len() <= 39
+            && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && !login.starts_with('-');
+        if valid {
+            Ok(login.to_owned())
+        } else {
+            Err(E::custom(format!("`{login}` is not a GitHub login")))
+        }
+    }
+}
+
+/// `freeze:`, a list of windows.
+struct FreezeListSeed;
+
+impl<'de> DeserializeSeed<'de> for FreezeListSeed {
+    type Value = Vec<FreezeWindow>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FreezeListSeed {
+    type Value = Vec<FreezeWindow>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of windows (`- { from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: Europe/Berlin }`)")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut windows = Vec::new();
+        while let Some(window) = seq.next_element_seed(FreezeWindowSeed)? {
+            windows.push(window);
+        }
+        Ok(windows)
+    }
+}
+
+/// One window: `from`, `to`, `timezone` (all required) and `reason`.
+struct FreezeWindowSeed;
+
+impl<'de> DeserializeSeed<'de> for FreezeWindowSeed {
+    type Value = FreezeWindow;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<FreezeWindow, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FreezeWindowSeed {
+    type Value = FreezeWindow;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a window with `from`, `to` and `timezone`")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FreezeWindow, A::Error> {
+        let (mut from, mut to, mut zone, mut reason) = (None, None, None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "from" if from.is_none() => from = Some(map.next_value_seed(MomentSeed)?),
+                "to" if to.is_none() => to = Some(map.next_value_seed(MomentSeed)?),
+                "timezone" if zone.is_none() => zone = Some(map.next_value_seed(TimeZoneSeed)?),
+                "reason" if reason.is_none() => reason = Some(map.next_value::<String>()?),
+                "from" | "to" | "timezone" | "reason" => {
+                    return Err(A::Error::custom(format!("`{key}` is set twice")));
+                }
+                other => {
+                    return Err(A::Error::custom(format!(
+                        "unknown key `{other}` in a freeze window (from, to, timezone, reason)"
+                    )));
+                }
+            }
+        }
+        let missing = |name: &str| A::Error::custom(format!("a freeze window needs `{name}`"));
+        let (from, to) = (
+            from.ok_or_else(|| missing("from"))?,
+            to.ok_or_else(|| missing("to"))?,
+        );
+        let (timezone, timezone_name) = zone.ok_or_else(|| missing("timezone"))?;
+        Ok(FreezeWindow {
+            span: freeze::span(from, to).map_err(A::Error::custom)?,
+            timezone,
+            timezone_name,
+            reason,
+        })
+    }
+}
+
+struct MomentSeed;
+
+str_seed!(MomentSeed => Moment);
+
+impl Visitor<'_> for MomentSeed {
+    type Value = Moment;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a day and time (`Fri 16:00`) or a date (`2026-12-24`)")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Moment, E> {
+        Moment::parse(text).map_err(E::custom)
+    }
+}
+
+struct TimeZoneSeed;
+
+str_seed!(TimeZoneSeed => (jiff::tz::TimeZone, String));
+
+impl Visitor<'_> for TimeZoneSeed {
+    type Value = (jiff::tz::TimeZone, String);
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a time zone such as `Europe/Berlin`")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Self::Value, E> {
+        jiff::tz::TimeZone::get(name)
+            .map(|zone| (zone, name.to_owned()))
+            .map_err(|_| {
+                E::custom(format!(
+                    "unknown time zone `{name}` (use an IANA name such as `Europe/Berlin` or `UTC`)"
+                ))
+            })
     }
 }

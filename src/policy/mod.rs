@@ -1,9 +1,13 @@
 //! `.github/deploy.yml`: the Deliverybot format, a typed model, a loader
-//! whose errors carry file, line and column, and template rendering.
+//! whose errors carry file, line and column, template rendering, and the
+//! safety rules (`evaluate`: access, locks, freeze windows).
 //!
 //! **Architecture invariant:** no I/O here; the caller reads the file.
 
+mod evaluate;
+mod freeze;
 mod load;
+mod lock;
 mod model;
 mod template;
 
@@ -11,6 +15,9 @@ use std::fmt;
 
 use serde::de::DeserializeSeed;
 
+pub use evaluate::{Decision, Facts, Request, Rule, evaluate};
+pub use freeze::{FreezeSpan, FreezeWindow, Moment};
+pub use lock::{Lock, LockKind, LockScope, utc_clock};
 pub use model::{AutoDeployOn, DeployConfig, Payload, RenderedTarget, Target};
 pub use template::{RenderError, Template, TemplateError, TemplateVars};
 

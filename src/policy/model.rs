@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use super::freeze::FreezeWindow;
 use super::template::{RenderError, Template, TemplateVars};
 
 /// A repository's deploy rules: its targets, in file order.
@@ -59,6 +60,13 @@ pub struct Target {
     pub production_environment: Option<bool>,
     pub transient_environment: bool,
     pub auto_deploy_on: Option<AutoDeployOn>,
+    /// GitHub logins that may deploy here by command; `None`: anyone
+    /// hoist takes commands from.
+    pub allowed_users: Option<Vec<String>>,
+    /// When the target takes no deployments.
+    pub freeze: Vec<FreezeWindow>,
+    /// GitHub logins whose `deploy!` goes through a freeze window.
+    pub freeze_override: Vec<String>,
 }
 
 /// When a target deploys by itself (acted on by the auto-deploy issue).

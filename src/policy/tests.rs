@@ -263,3 +263,59 @@ fn auto_deploy_matches_a_ref_or_a_prefix() {
     assert!(!tags.matches_push("refs/heads/v1.2"));
     assert!(!AutoDeployOn::PullRequest.matches_push("refs/heads/main"));
 }
+
+#[test]
+fn freeze_windows_and_allowed_users_are_read_and_their_mistakes_placed() {
+    let config = load(
+        "deploy.yml",
+        "production:\n  allowed_users: [octocat, hubot]\n  freeze_override: [octocat]\n  freeze:\n    - from: Fri 16:00\n      to: Mon 08:00\n      timezone: Europe/Berlin\n    - { from: 2026-12-24, to: 2026-12-26, timezone: UTC, reason: holidays }\n",
+    )
+    .unwrap();
+    let production = config.target("production").unwrap();
+    assert_eq!(
+        production.allowed_users.as_deref(),
+        Some(&["octocat".to_owned(), "hubot".to_owned()][..])
+    );
+    assert_eq!(production.freeze_override, ["octocat"]);
+    assert_eq!(production.freeze.len(), 2);
+    assert_eq!(
+        production.freeze[0].to_string(),
+        "Fri 16:00 - Mon 08:00 Europe/Berlin"
+    );
+    assert_eq!(production.freeze[1].reason.as_deref(), Some("holidays"));
+
+    let zone = problem(
+        "production:\n  freeze:\n    - { from: Fri 16:00, to: Mon 08:00, timezone: Europe/Berlln }\n",
+    );
+    assert!(
+        zone.starts_with(
+            "deploy.yml:3:51: production.freeze[0].timezone: unknown time zone `Europe/Berlln`"
+        ),
+        "{zone}"
+    );
+    let time = problem(
+        "production:\n  freeze:\n    - from: Fri 4pm\n      to: Mon 08:00\n      timezone: UTC\n",
+    );
+    assert!(
+        time.starts_with(
+            "deploy.yml:3:13: production.freeze[0].from: `4pm` is not a time such as `16:00`"
+        ),
+        "{time}"
+    );
+    let mixed = problem(
+        "production:\n  freeze:\n    - { from: Fri 16:00, to: 2026-12-24, timezone: UTC }\n",
+    );
+    assert!(mixed.contains("must both be weekly"), "{mixed}");
+    let missing = problem("production:\n  freeze:\n    - { from: Fri 16:00, to: Mon 08:00 }\n");
+    assert!(
+        missing.contains("a freeze window needs `timezone`"),
+        "{missing}"
+    );
+    let login = problem("production:\n  allowed_users: [\"not a login\"]\n");
+    assert!(
+        login.starts_with(
+            "deploy.yml:2:19: production.allowed_users[0]: `not a login` is not a GitHub login"
+        ),
+        "{login}"
+    );
+}

@@ -101,6 +101,13 @@ impl Hoist {
             }
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
+                // A lock was released: what waited for it goes now.
+                _ = self.waiting_wakeup.notified() => {
+                    if let Err(error) = self.recheck_waiting(None).await {
+                        tracing::error!(error = format!("{error:#}"), "cannot look at waiting deployments");
+                    }
+                    continue;
+                }
                 _ = stop.cancelled() => return,
             }
         }

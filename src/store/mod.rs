@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{AppName, DeploymentId, DeploymentState, Origin, Platform, RepoName, Sha};
 use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus};
+use crate::policy::{Lock, LockScope};
 
 pub type StoreResult<T> = anyhow::Result<T>;
 
@@ -72,6 +73,20 @@ pub struct AuditEntry {
     pub outcome: String,
     /// The reason or the deployment created.
     pub detail: String,
+}
+
+/// Which audit entries to read (`hoist audit`); every field narrows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Who (the name the audit shows), without case.
+    pub actor: Option<String>,
+    /// `deployed`, `refused`, `locked`, ...
+    pub outcome: Option<String>,
+    /// Text the command or its detail contains, without case.
+    pub text: Option<String>,
+    pub since: Option<Timestamp>,
+    /// At most this many.
+    pub limit: usize,
 }
 
 /// A reply waiting to be delivered to a chat platform.
@@ -378,8 +393,34 @@ pub trait RunQueue: Send + Sync + 'static {
     async fn open_run(&self, lane: &str) -> StoreResult<Option<RunJob>>;
 }
 
+/// What [`Locks::take_lock`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TakeLock {
+    /// The lock is the caller's now.
+    Taken,
+    /// The caller held it already: its reason and end are updated.
+    Renewed,
+    /// Someone else holds it.
+    Held(Box<Lock>),
+}
+
+/// Environment locks ([`crate::policy::Lock`]). A lock whose `until` has
+/// passed is gone: it neither holds nor blocks a new one.
 #[async_trait]
-pub trait Store: Inbox + Replies + Waiting + RunQueue + Send + Sync + 'static {
+pub trait Locks: Send + Sync + 'static {
+    /// Claims `lock.scope` for `lock.holder`, atomically: of two claims of
+    /// one scope at once, one gets [`TakeLock::Held`].
+    async fn take_lock(&self, lock: &Lock, now: Timestamp) -> StoreResult<TakeLock>;
+
+    /// Removes the lock of `scope`; returns it if one held.
+    async fn release_lock(&self, scope: &LockScope, now: Timestamp) -> StoreResult<Option<Lock>>;
+
+    /// Every lock that holds at `now`, oldest first.
+    async fn locks(&self, now: Timestamp) -> StoreResult<Vec<Lock>>;
+}
+
+#[async_trait]
+pub trait Store: Inbox + Replies + Waiting + RunQueue + Locks + Send + Sync + 'static {
     /// Remembers which conversation asked for a deployment. Recording the
     /// same deployment again is a no-op.
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()>;
@@ -433,8 +474,8 @@ pub trait Store: Inbox + Replies + Waiting + RunQueue + Send + Sync + 'static {
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()>;
 
-    /// Newest first.
-    async fn recent_audit(&self, limit: usize) -> StoreResult<Vec<AuditEntry>>;
+    /// The entries `filter` picks, newest first.
+    async fn audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 }
 
 /// What the local forge keeps: the GitHub Deployments API's data, on disk.

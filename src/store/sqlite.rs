@@ -10,6 +10,7 @@ mod core_store;
 mod inbox;
 mod intake;
 mod local_store;
+mod locks;
 mod replies;
 mod run_queue;
 mod waiting;

@@ -20,7 +20,7 @@ use crate::forge::{
     CheckState, Deployment, DeploymentFilter, ForgeError, NewStatus, PullRequestAction,
     PullRequestChange, Push,
 };
-use crate::policy::{AutoDeployOn, Target, TemplateVars};
+use crate::policy::{AutoDeployOn, Decision, Rule, Target, TemplateVars};
 use crate::store::WaitingItem;
 
 use super::Outcome;
@@ -50,6 +50,9 @@ struct WaitingDeploy {
     /// Attempts made after the checks passed (a new pending check can
     /// appear in between).
     attempt: u32,
+    /// The rule it waits on instead of checks (`lock`, `freeze`).
+    #[serde(default)]
+    blocked_by: Option<String>,
 }
 
 impl Hoist {
@@ -265,6 +268,7 @@ impl Hoist {
             sha: None,
             checks: Vec::new(),
             attempt: 0,
+            blocked_by: None,
         };
         let outcome = self
             .handle_command(inbound, Command::Deploy(request))
@@ -283,6 +287,7 @@ impl Hoist {
         };
         waiting.sha = Some(pending.sha.clone());
         waiting.checks = pending.checks.clone();
+        waiting.blocked_by = pending.blocked_by.map(|rule| rule.name().to_owned());
         self.store
             .wait_for_checks(
                 &pending.repo,
@@ -350,7 +355,10 @@ impl Hoist {
         let max_age = SignedDuration::from_secs(
             i64::try_from(self.config.watch.max_age_secs).unwrap_or(i64::MAX),
         );
-        if Timestamp::now().duration_since(item.created_at) > max_age {
+        // A lock or a freeze is waited out however long it lasts.
+        if waiting.blocked_by.is_none()
+            && Timestamp::now().duration_since(item.created_at) > max_age
+        {
             let gave_up = Outcome::new(
                 "refused",
                 format!(
@@ -373,6 +381,9 @@ impl Hoist {
             tracing::info!(%repo, %git_ref, "stopped waiting: the ref moved on");
             return self.store.stop_waiting(item.id).await;
         };
+        if waiting.blocked_by.is_some() && self.still_blocked(&waiting).await {
+            return self.store.keep_waiting(item.id).await;
+        }
         let checks = self
             .forge
             .commit_checks(&repo, &sha)
@@ -418,6 +429,39 @@ impl Hoist {
             Some(_) => self.keep_if_pending(waiting, &outcome).await,
             None => self.store.stop_waiting(item.id).await,
         }
+    }
+
+    /// Whether a lock or freeze window still stops a waiting deployment;
+    /// asked quietly, so a wait says nothing until it ends. Not knowing
+    /// (deploy.yml unreadable) counts as not blocked: the deployment's own
+    /// attempt then says what is wrong.
+    async fn still_blocked(&self, waiting: &WaitingDeploy) -> bool {
+        let (Some(app), Some(environment)) = (
+            waiting.request.app.as_deref(),
+            waiting.request.environment.as_deref(),
+        ) else {
+            return false;
+        };
+        let Ok(rules) = self.app_rules(app).await else {
+            return false;
+        };
+        let Ok(target) = rules.target(environment) else {
+            return false;
+        };
+        let asked = super::deploy::Asked {
+            app: &rules.name,
+            target,
+            actor: &waiting.origin.actor,
+            force: false,
+            automatic: true,
+        };
+        matches!(
+            self.decide(&asked).await,
+            Ok(Decision::Denied {
+                rule: Rule::Lock | Rule::Freeze,
+                ..
+            })
+        )
     }
 
     fn waiting_repo(&self, waiting: &WaitingDeploy) -> Option<RepoName> {

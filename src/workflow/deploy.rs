@@ -9,11 +9,20 @@ use crate::chat::{DeploymentCard, Inbound};
 use crate::command::{self, DeployRequest};
 use crate::domain::{AppName, RepoName, Sha};
 use crate::forge::{Check, CheckState, ForgeError, NewDeployment};
-use crate::policy::{RenderedTarget, TemplateVars};
+use crate::policy::{self, Decision, RenderedTarget, Rule, TemplateVars};
 use crate::relay::card_key;
 use crate::store::{DeploymentKey, DeploymentRecord};
 
 use super::{Outcome, PendingChecks};
+
+/// A deployment as the safety rules see it.
+pub(super) struct Asked<'a> {
+    pub app: &'a str,
+    pub target: &'a crate::policy::Target,
+    pub actor: &'a crate::domain::Actor,
+    pub force: bool,
+    pub automatic: bool,
+}
 
 /// The task of a deployment that shuts a transient environment down
 /// (Deliverybot's removal deployments).
@@ -101,8 +110,16 @@ impl Hoist {
             deployment.environment
         );
 
+        let policy = self
+            .judge(
+                inbound, request, &app_name, target, &repo, &sha, &what, dry_run,
+            )
+            .await?;
         if dry_run {
-            return self.dry_run(&repo, &sha, &deployment, &what).await;
+            return self
+                .dry_run(&repo, &sha, &deployment, &what)
+                .await
+                .map(|outcome| outcome.judged(&policy));
         }
 
         match self
@@ -189,7 +206,80 @@ impl Hoist {
                     created.id, created.task
                 ),
             )
-        })
+        }
+        .judged(&policy))
+    }
+
+    /// The safety rules' verdict ([`policy::evaluate`]) on this deployment,
+    /// for the audit log; `Err` is the refusal to answer with. An
+    /// automatic deployment stopped by a lock or a freeze window waits.
+    #[allow(clippy::too_many_arguments, reason = "the facts of one request")]
+    async fn judge(
+        &self,
+        inbound: &Inbound,
+        request: &DeployRequest,
+        app_name: &str,
+        target: &crate::policy::Target,
+        repo: &RepoName,
+        sha: &Sha,
+        what: &str,
+        dry_run: bool,
+    ) -> Result<String, Outcome> {
+        let asked = Asked {
+            app: app_name,
+            target,
+            actor: &inbound.origin.actor,
+            force: request.force,
+            automatic: inbound.automatic,
+        };
+        let decision = self.decide(&asked).await.map_err(internal)?;
+        let audit = decision.audit_text();
+        match decision {
+            Decision::Allowed { .. } => Ok(audit),
+            Decision::Denied { rule, reason }
+                if inbound.automatic && !dry_run && matches!(rule, Rule::Lock | Rule::Freeze) =>
+            {
+                Err(Outcome {
+                    pending: Some(Box::new(PendingChecks {
+                        repo: repo.clone(),
+                        sha: sha.clone(),
+                        checks: Vec::new(),
+                        blocked_by: Some(rule),
+                    })),
+                    ..Outcome::new("waiting", format!("Waiting to deploy {what}: {reason}"))
+                }
+                .judged(&audit))
+            }
+            Decision::Denied { reason, .. } => {
+                let verb = if dry_run {
+                    "Would not deploy"
+                } else {
+                    "Not deployed"
+                };
+                Err(Outcome::new("refused", format!("{verb}: {reason}")).judged(&audit))
+            }
+        }
+    }
+
+    /// [`policy::evaluate`] with the facts from the store, now.
+    pub(super) async fn decide(&self, asked: &Asked<'_>) -> anyhow::Result<Decision> {
+        let now = Timestamp::now();
+        let locks = self.store.locks(now).await?;
+        let environment = asked.target.name.to_ascii_lowercase();
+        let request = policy::Request {
+            app: asked.app,
+            environment: &environment,
+            force: asked.force,
+            automatic: asked.automatic,
+        };
+        let facts = policy::Facts { locks: &locks };
+        Ok(policy::evaluate(
+            &request,
+            asked.actor,
+            asked.target,
+            &facts,
+            now,
+        ))
     }
 
     /// The app and ref a request names. In a conversation that implies an
@@ -370,6 +460,7 @@ fn waiting_for(repo: &RepoName, sha: &Sha, checks: &[Check], what: &str) -> Outc
             repo: repo.clone(),
             sha: sha.clone(),
             checks: checks.iter().map(|check| check.name.clone()).collect(),
+            blocked_by: None,
         })),
         ..Outcome::new(
             "waiting",

@@ -11,6 +11,7 @@
 mod auto;
 mod cancel;
 mod deploy;
+mod locks;
 mod queries;
 mod target;
 
@@ -20,6 +21,7 @@ use crate::app::Hoist;
 use crate::chat::{DeploymentCard, Inbound, Reaction, Reply};
 use crate::command::{self, Command};
 use crate::domain::{Origin, RepoName, Sha};
+use crate::policy::Rule;
 use crate::store::AuditEntry;
 
 /// What a command came to, for the audit log and metrics.
@@ -35,14 +37,19 @@ pub struct Outcome {
     pub card: Option<Box<DeploymentCard>>,
     /// What a `waiting` deployment waits for.
     pub pending: Option<Box<PendingChecks>>,
+    /// What `policy::evaluate` decided, for the audit log (a deployment's
+    /// request; `None` for commands it does not judge).
+    pub policy: Option<String>,
 }
 
-/// The checks an automatic deployment found pending on its commit.
+/// What an automatic deployment waits for: checks pending on its
+/// commit, or a rule (a lock, a freeze window) that stops it for now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingChecks {
     pub repo: RepoName,
     pub sha: Sha,
     pub checks: Vec<String>,
+    pub blocked_by: Option<Rule>,
 }
 
 impl Outcome {
@@ -52,6 +59,17 @@ impl Outcome {
             detail: detail.into(),
             card: None,
             pending: None,
+            policy: None,
+        }
+    }
+}
+
+impl Outcome {
+    /// With the safety rules' verdict for the audit log.
+    fn judged(self, policy: &str) -> Self {
+        Self {
+            policy: Some(policy.to_owned()),
+            ..self
         }
     }
 }
@@ -95,12 +113,16 @@ impl Hoist {
                 actor: inbound.origin.actor.name.clone(),
                 command: inbound.text.chars().take(500).collect(),
                 outcome: outcome.kind.to_owned(),
-                detail: outcome.detail.clone(),
+                detail: match &outcome.policy {
+                    Some(policy) => format!("{} [{policy}]", outcome.detail),
+                    None => outcome.detail.clone(),
+                },
             })
             .await?;
-        // Only a deployment concerns the whole conversation, unless an
-        // event started it and there is no asker to answer alone.
-        let only_asker = outcome.kind != "deployed" && !inbound.automatic;
+        // Only a deployment and a lock concern the whole conversation,
+        // unless an event started it and there is no asker to answer alone.
+        let public = matches!(outcome.kind, "deployed" | "locked" | "unlocked");
+        let only_asker = !public && !inbound.automatic;
         // Where the command is a message of its own (a PR comment), a
         // refusal also marks it.
         let refused = matches!(outcome.kind, "invalid" | "refused" | "error");
@@ -129,6 +151,31 @@ impl Hoist {
                 self.cancel_command(inbound, app.as_deref(), environment.as_deref())
                     .await
             }
+            Command::Lock {
+                environment,
+                app,
+                global,
+                duration_secs,
+                reason,
+            } => {
+                let request = locks::LockRequest {
+                    environment: environment.as_deref(),
+                    app: app.as_deref(),
+                    global,
+                    duration_secs,
+                    reason: reason.as_deref(),
+                };
+                self.lock_command(inbound, &request).await
+            }
+            Command::Unlock {
+                environment,
+                app,
+                global,
+            } => {
+                self.unlock_command(inbound, environment.as_deref(), app.as_deref(), global)
+                    .await
+            }
+            Command::Locks { app } => self.list_locks(app.as_deref()).await,
         }
     }
 }

@@ -201,6 +201,18 @@ impl Serving {
             .await
     }
 
+    /// `/hoist text` typed by another Slack user (`id`, `name`), whom
+    /// hoist.toml's `[users]` does not link to a GitHub login.
+    pub async fn hoist_command_as(
+        &self,
+        (id, name): (&str, &str),
+        text: &str,
+        trigger: &str,
+    ) -> (u16, String) {
+        self.slash_command_by(id, name, "hoist", "C0DEPLOYS", text, trigger, 0)
+            .await
+    }
+
     /// `/{command} text`, typed by ada in `channel`, signed `age` s ago.
     async fn slash_command(
         &self,
@@ -210,9 +222,24 @@ impl Serving {
         trigger: &str,
         age: i64,
     ) -> (u16, String) {
+        self.slash_command_by("U0ADA", "ada", command, channel, text, trigger, age)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments, reason = "a slash command's fields")]
+    async fn slash_command_by(
+        &self,
+        user_id: &str,
+        user_name: &str,
+        command: &str,
+        channel: &str,
+        text: &str,
+        trigger: &str,
+        age: i64,
+    ) -> (u16, String) {
+        let text: String = serde_urlencoded::to_string([("text", text)]).unwrap();
         let body = format!(
-            "token=legacy&team_id=T0TEAM&channel_id={channel}&user_id=U0ADA&user_name=ada&command=%2F{command}&text={}&trigger_id={trigger}",
-            text.replace(' ', "+")
+            "token=legacy&team_id=T0TEAM&channel_id={channel}&user_id={user_id}&user_name={user_name}&command=%2F{command}&{text}&trigger_id={trigger}",
         );
         self.signed_slack("/slack/commands", body.as_bytes(), age, &[])
             .await

@@ -9,7 +9,9 @@ use super::{
 };
 use crate::domain::{AppName, DeploymentId, DeploymentState, Sha};
 use crate::forge::NewStatus;
-use crate::store::{AuditEntry, DeploymentKey, DeploymentRecord, LogLine, Store, StoreResult};
+use crate::store::{
+    AuditEntry, AuditFilter, DeploymentKey, DeploymentRecord, LogLine, Store, StoreResult,
+};
 
 #[derive(sqlx::FromRow)]
 struct DeploymentRow {
@@ -316,12 +318,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn recent_audit(&self, limit: usize) -> StoreResult<Vec<AuditEntry>> {
+    async fn audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
+        let text = filter
+            .text
+            .as_ref()
+            .map(|text| format!("%{}%", like_escaped(text)));
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT at, platform, actor, command, outcome, detail FROM audit \
+             WHERE (? IS NULL OR actor = ? COLLATE NOCASE) \
+               AND (? IS NULL OR outcome = ?) \
+               AND (? IS NULL OR command LIKE ? ESCAPE '\\' OR detail LIKE ? ESCAPE '\\') \
+               AND (? IS NULL OR at >= ?) \
              ORDER BY id DESC LIMIT ?",
         )
-        .bind(sql_limit(limit))
+        .bind(filter.actor.as_deref())
+        .bind(filter.actor.as_deref())
+        .bind(filter.outcome.as_deref())
+        .bind(filter.outcome.as_deref())
+        .bind(text.as_deref())
+        .bind(text.as_deref())
+        .bind(text.as_deref())
+        .bind(filter.since.map(millis))
+        .bind(filter.since.map(millis))
+        .bind(sql_limit(filter.limit))
         .fetch_all(&self.reader)
         .await
         .context("cannot read the audit log")?;
@@ -338,4 +357,16 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+}
+
+/// `text` with LIKE's wildcards taken literally (escaped with `\`).
+fn like_escaped(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
 }

@@ -1,0 +1,489 @@
+//! `evaluate`: may this deployment go ahead? Every safety rule in one
+//! pure function of the request, the person, the target's rules, what
+//! the store knows (locks) and the time, so a table of cases tests it
+//! with the clock in the test's hand.
+//!
+//! **Architecture invariant:** no I/O and no platform types; the workflow
+//! gathers the facts, calls this, and writes the decision to the audit log
+//! whatever it is.
+
+use jiff::Timestamp;
+
+use super::lock::Lock;
+use super::model::Target;
+use crate::domain::Actor;
+
+/// What is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// hoist.toml's app name.
+    pub app: &'a str,
+    /// The GitHub environment (the target's, rendered).
+    pub environment: &'a str,
+    /// `deploy!`.
+    pub force: bool,
+    /// Started by an event (a push, a pull request), not typed.
+    pub automatic: bool,
+}
+
+/// What hoist knows besides the request and the rules.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts<'a> {
+    /// The locks held now (any scope; expired ones are ignored).
+    pub locks: &'a [Lock],
+}
+
+/// The rule that stopped a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// `allowed_users`: who may deploy to the target.
+    Access,
+    /// A lock held by someone else (or any lock, for an auto-deploy).
+    Lock,
+    /// A freeze window.
+    Freeze,
+}
+
+impl Rule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Access => "access",
+            Self::Lock => "lock",
+            Self::Freeze => "freeze",
+        }
+    }
+}
+
+/// The answer, with its reasons in words people read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead; `reasons` says what was checked (and what was overridden).
+    Allowed { reasons: Vec<String> },
+    /// Stopped by `rule`; `reason` is the one line the person reads.
+    Denied { rule: Rule, reason: String },
+}
+
+impl Decision {
+    /// The audit log's account of it.
+    pub fn audit_text(&self) -> String {
+        match self {
+            Self::Allowed { reasons } => format!("policy: allowed ({})", reasons.join("; ")),
+            Self::Denied { rule, reason } => format!("policy: denied by {}: {reason}", rule.name()),
+        }
+    }
+}
+
+/// Whether `request` by `actor` may go ahead under `target`'s rules,
+/// given `facts`, at `now`. The rules, in order (the first that denies
+/// is the answer):
+///
+/// 1. **Access**: a target with `allowed_users` takes typed deployments
+///    only from those GitHub logins (a chat user with no linked login is
+///    not one of them). Auto-deploys are the repository's own rules and
+///    pass.
+/// 2. **Locks**: a lock on the environment (or a global one) held by
+///    someone else stops it; an auto-deploy is stopped by every lock.
+/// 3. **Freeze windows**: inside one, only `deploy!` by a login in
+///    `freeze_override` goes ahead.
+pub fn evaluate(
+    request: &Request<'_>,
+    actor: &Actor,
+    target: &Target,
+    facts: &Facts<'_>,
+    now: Timestamp,
+) -> Decision {
+    let mut reasons = Vec::new();
+    let login = actor.login.as_deref();
+    let listed =
+        |logins: &[String]| login.is_some_and(|l| logins.iter().any(|x| x.eq_ignore_ascii_case(l)));
+
+    match &target.allowed_users {
+        Some(users) if !request.automatic && !listed(users) => {
+            let who = match login {
+                Some(login) => format!("you are `{login}`"),
+                None => {
+                    "hoist knows no GitHub login for you (`whoami` says how to link one)".to_owned()
+                }
+            };
+            return Decision::Denied {
+                rule: Rule::Access,
+                reason: format!(
+                    "Only {} may deploy to {}; {who}.",
+                    names(users),
+                    request.environment
+                ),
+            };
+        }
+        Some(_) if request.automatic => reasons.push("access: automatic".to_owned()),
+        Some(_) => reasons.push(format!("access: {} is allowed", login.unwrap_or(""))),
+        None => reasons.push("access: open".to_owned()),
+    }
+
+    let mut own_locks = 0;
+    for lock in facts
+        .locks
+        .iter()
+        .filter(|lock| lock.holds_at(now) && lock.scope.covers(request.app, request.environment))
+    {
+        if request.automatic {
+            return Decision::Denied {
+                rule: Rule::Lock,
+                reason: format!(
+                    "{} is {}. Automatic deployments wait until it is unlocked.",
+                    lock.scope,
+                    lock.describe(now)
+                ),
+            };
+        }
+        if !lock.is_held_by(actor) {
+            return Decision::Denied {
+                rule: Rule::Lock,
+                reason: format!(
+                    "{} is {}. Only {} can deploy there until it is unlocked.",
+                    capitalised(&lock.scope.to_string()),
+                    lock.describe(now),
+                    lock.holder.name
+                ),
+            };
+        }
+        own_locks += 1;
+    }
+    reasons.push(match own_locks {
+        0 => "no lock".to_owned(),
+        _ => "locked by the requester".to_owned(),
+    });
+
+    for window in &target.freeze {
+        let Some(end) = window.ends_after(now) else {
+            continue;
+        };
+        let may_override = listed(&target.freeze_override);
+        if request.force && may_override {
+            reasons.push(format!("forced through the freeze {window}"));
+            continue;
+        }
+        let why = window
+            .reason
+            .as_deref()
+            .map(|reason| format!(": {reason}"))
+            .unwrap_or_default();
+        let hint = match (request.force, may_override) {
+            (_, true) => " You may force it with `deploy!`.".to_owned(),
+            (true, false) if target.freeze_override.is_empty() => {
+                " `!` does not override a freeze here.".to_owned()
+            }
+            (true, false) => format!(
+                " `!` overrides it only for {}.",
+                names(&target.freeze_override)
+            ),
+            (false, false) => String::new(),
+        };
+        return Decision::Denied {
+            rule: Rule::Freeze,
+            reason: format!(
+                "{} is frozen until {} ({window}){why}.{hint}",
+                request.environment,
+                end.strftime("%a %Y-%m-%d %H:%M %Z"),
+            ),
+        };
+    }
+    if target.freeze.is_empty() {
+        reasons.push("no freeze window".to_owned());
+    }
+    Decision::Allowed { reasons }
+}
+
+/// `ada`, `ada and bob`, `ada, bob and eve`.
+fn names(logins: &[String]) -> String {
+    match logins {
+        [] => "nobody".to_owned(),
+        [one] => format!("`{one}`"),
+        [rest @ .., last] => format!(
+            "{} and `{last}`",
+            rest.iter()
+                .map(|login| format!("`{login}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Origin, Platform};
+    use crate::policy::lock::{LockKind, LockScope};
+
+    const TARGET: &str = "
+production:
+  allowed_users: [ada, bob]
+  freeze:
+    - { from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: Europe/Berlin, reason: weekend }
+  freeze_override: [ada]
+staging:
+";
+
+    fn target(name: &str) -> Target {
+        crate::policy::load("deploy.yml", TARGET)
+            .unwrap()
+            .target(name)
+            .unwrap()
+            .clone()
+    }
+
+    fn person(login: Option<&str>, id: &str) -> Actor {
+        Actor {
+            id: id.into(),
+            name: login.unwrap_or(id).into(),
+            login: login.map(str::to_owned),
+        }
+    }
+
+    fn lock(scope: LockScope, holder: &Actor, until: Option<&str>) -> Lock {
+        Lock {
+            scope,
+            kind: LockKind::Sticky,
+            holder: holder.clone(),
+            reason: Some("migrating the db".into()),
+            origin: Origin {
+                platform: Platform::Slack,
+                conversation: "C1".into(),
+                message: None,
+                actor: holder.clone(),
+            },
+            since: "2026-12-02T09:00:00Z".parse().unwrap(),
+            until: until.map(|t| t.parse().unwrap()),
+        }
+    }
+
+    fn env_lock(environment: &str, holder: &Actor, until: Option<&str>) -> Lock {
+        let scope = LockScope::Environment {
+            app: "api".into(),
+            environment: environment.into(),
+        };
+        lock(scope, holder, until)
+    }
+
+    /// A Wednesday, outside the weekend freeze.
+    const WEEKDAY: &str = "2026-12-02T10:00:00Z";
+    /// A Saturday, inside it.
+    const WEEKEND: &str = "2026-12-05T10:00:00Z";
+
+    struct Case {
+        name: &'static str,
+        environment: &'static str,
+        actor: Actor,
+        force: bool,
+        automatic: bool,
+        locks: Vec<Lock>,
+        now: &'static str,
+        /// `None`: allowed; else the rule and a piece of the reason.
+        denied: Option<(Rule, &'static str)>,
+    }
+
+    #[test]
+    fn the_rule_matrix() {
+        let ada = person(Some("ada"), "U1");
+        let bob = person(Some("bob"), "U2");
+        let eve = person(Some("eve"), "U3");
+        let nameless = person(None, "U9");
+        let case = |name, environment, actor: &Actor| Case {
+            name,
+            environment,
+            actor: actor.clone(),
+            force: false,
+            automatic: false,
+            locks: Vec::new(),
+            now: WEEKDAY,
+            denied: None,
+        };
+        let cases = vec![
+            // Access alone.
+            case("an allowed user", "production", &bob),
+            Case {
+                denied: Some((
+                    Rule::Access,
+                    "Only `ada` and `bob` may deploy to production; you are `eve`.",
+                )),
+                ..case("a user not listed", "production", &eve)
+            },
+            Case {
+                denied: Some((Rule::Access, "hoist knows no GitHub login for you")),
+                ..case("a chat user with no login", "production", &nameless)
+            },
+            case("an open target", "staging", &eve),
+            Case {
+                automatic: true,
+                ..case("an auto-deploy passes access", "production", &nameless)
+            },
+            // Locks alone.
+            Case {
+                locks: vec![env_lock("staging", &ada, None)],
+                denied: Some((
+                    Rule::Lock,
+                    "Staging of api is locked by ada since 2026-12-02 09:00 UTC (1 h ago): migrating the db. Only ada can deploy there",
+                )),
+                ..case("a lock held by someone else", "staging", &eve)
+            },
+            Case {
+                locks: vec![env_lock("staging", &ada, None)],
+                ..case("the holder deploys through her own lock", "staging", &ada)
+            },
+            Case {
+                locks: vec![env_lock("staging", &person(Some("ADA"), "D77"), None)],
+                ..case(
+                    "the holder, from another platform, by login",
+                    "staging",
+                    &ada,
+                )
+            },
+            Case {
+                locks: vec![env_lock("staging", &ada, Some("2026-12-02T09:30:00Z"))],
+                ..case("an expired lock stops nobody", "staging", &eve)
+            },
+            Case {
+                locks: vec![env_lock("staging", &ada, Some("2026-12-02T12:00:00Z"))],
+                denied: Some((Rule::Lock, "until 2026-12-02 12:00 UTC")),
+                ..case("a lock with time left", "staging", &eve)
+            },
+            Case {
+                locks: vec![env_lock("production", &ada, None)],
+                ..case("a lock elsewhere", "staging", &eve)
+            },
+            Case {
+                locks: vec![lock(LockScope::Global, &ada, None)],
+                denied: Some((Rule::Lock, "Every environment is locked by ada")),
+                ..case("a global lock", "staging", &eve)
+            },
+            Case {
+                automatic: true,
+                locks: vec![env_lock("staging", &ada, None)],
+                denied: Some((
+                    Rule::Lock,
+                    "Automatic deployments wait until it is unlocked.",
+                )),
+                ..case(
+                    "an auto-deploy meets its holder's own lock",
+                    "staging",
+                    &ada,
+                )
+            },
+            Case {
+                force: true,
+                locks: vec![env_lock("staging", &ada, None)],
+                denied: Some((Rule::Lock, "locked by ada")),
+                ..case("`!` does not break a lock", "staging", &eve)
+            },
+            // Freeze alone, and with force.
+            Case {
+                now: WEEKEND,
+                denied: Some((
+                    Rule::Freeze,
+                    "production is frozen until Mon 2026-12-07 08:00 CET (Fri 16:00 - Mon 08:00 Europe/Berlin): weekend.",
+                )),
+                ..case("inside the freeze", "production", &bob)
+            },
+            Case {
+                now: WEEKEND,
+                denied: Some((Rule::Freeze, "You may force it with `deploy!`.")),
+                ..case("inside the freeze, one who may force", "production", &ada)
+            },
+            Case {
+                now: WEEKEND,
+                force: true,
+                ..case("forced by one who may", "production", &ada)
+            },
+            Case {
+                now: WEEKEND,
+                force: true,
+                denied: Some((Rule::Freeze, "`!` overrides it only for `ada`.")),
+                ..case("forced by one who may not", "production", &bob)
+            },
+            case("outside the freeze", "production", &ada),
+            Case {
+                now: WEEKEND,
+                ..case("a target without a freeze", "staging", &eve)
+            },
+            // Combined: the first rule that denies is the answer.
+            Case {
+                now: WEEKEND,
+                force: true,
+                locks: vec![env_lock("production", &bob, None)],
+                denied: Some((Rule::Lock, "locked by bob")),
+                ..case(
+                    "forced through the freeze but locked by another",
+                    "production",
+                    &ada,
+                )
+            },
+            Case {
+                now: WEEKEND,
+                locks: vec![env_lock("production", &bob, None)],
+                denied: Some((Rule::Access, "you are `eve`")),
+                ..case("not allowed, locked and frozen", "production", &eve)
+            },
+            Case {
+                now: WEEKEND,
+                force: true,
+                locks: vec![env_lock("production", &ada, None)],
+                ..case("her own lock and her override", "production", &ada)
+            },
+        ];
+        for case in cases {
+            let request = Request {
+                app: "api",
+                environment: case.environment,
+                force: case.force,
+                automatic: case.automatic,
+            };
+            let facts = Facts { locks: &case.locks };
+            let decision = evaluate(
+                &request,
+                &case.actor,
+                &target(case.environment),
+                &facts,
+                case.now.parse().unwrap(),
+            );
+            match (&decision, case.denied) {
+                (Decision::Allowed { .. }, None) => {}
+                (Decision::Denied { rule, reason }, Some((expected, piece))) => {
+                    assert_eq!(*rule, expected, "{}: {reason}", case.name);
+                    assert!(reason.contains(piece), "{}: {reason}", case.name);
+                }
+                (decision, expected) => {
+                    panic!("{}: got {decision:?}, expected {expected:?}", case.name)
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_audit_text_names_the_rule_or_what_was_checked() {
+        let ada = person(Some("ada"), "U1");
+        let request = Request {
+            app: "api",
+            environment: "production",
+            force: true,
+            automatic: false,
+        };
+        let allowed = evaluate(
+            &request,
+            &ada,
+            &target("production"),
+            &Facts::default(),
+            WEEKEND.parse().unwrap(),
+        );
+        assert_eq!(
+            allowed.audit_text(),
+            "policy: allowed (access: ada is allowed; no lock; forced through the freeze Fri 16:00 - Mon 08:00 Europe/Berlin)"
+        );
+    }
+}
