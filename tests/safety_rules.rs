@@ -294,3 +294,53 @@ async fn in_a_pull_request_a_lock_is_taken_and_held_by_the_commenter() {
     assert!(created(&serving).is_empty());
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn production_takes_a_commit_only_after_it_succeeded_in_staging() {
+    let mut serving = serve_rules(
+        "staging:\n  required_contexts: []\nproduction:\n  required_contexts: []\n  after: [staging]\n",
+    )
+    .await;
+    serving
+        .hoist_command("deploy! api to production", "d-prod")
+        .await;
+    said(
+        &serving,
+        "Not deployed: this commit must deploy successfully to staging before production; deploy it there first.",
+    )
+    .await;
+    assert!(created(&serving).is_empty(), "`!` does not skip the order");
+
+    serving
+        .hoist_command("deploy api to staging", "d-staging")
+        .await;
+    serving.slack.wait_for("deployment #1001 created").await;
+    // Not yet succeeded: still refused.
+    serving
+        .hoist_command("deploy api to production", "d-prod-2")
+        .await;
+    eventually("the second refusal", || {
+        (serving
+            .slack
+            .sent()
+            .iter()
+            .filter(|sent| sent.text.contains("must deploy successfully to staging"))
+            .count()
+            == 2)
+            .then_some(())
+    })
+    .await;
+    serving.github.add_status(1001, "success", "deployed");
+    serving
+        .hoist_command("deploy api to production", "d-prod-3")
+        .await;
+    serving.slack.wait_for("deployment #1002 created").await;
+    assert_eq!(
+        created(&serving),
+        [
+            ("staging".to_owned(), "main".to_owned()),
+            ("production".to_owned(), "main".to_owned())
+        ]
+    );
+    serving.process.kill().await.unwrap();
+}

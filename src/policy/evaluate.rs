@@ -31,6 +31,9 @@ pub struct Request<'a> {
 pub struct Facts<'a> {
     /// The locks held now (any scope; expired ones are ignored).
     pub locks: &'a [Lock],
+    /// The targets of the target's `after` where this commit has
+    /// deployed successfully.
+    pub proven_in: &'a [String],
 }
 
 /// The rule that stopped a deployment.
@@ -42,6 +45,8 @@ pub enum Rule {
     Lock,
     /// A freeze window.
     Freeze,
+    /// `after`: the commit has not succeeded where it must first.
+    Order,
 }
 
 impl Rule {
@@ -50,6 +55,7 @@ impl Rule {
             Self::Access => "access",
             Self::Lock => "lock",
             Self::Freeze => "freeze",
+            Self::Order => "order",
         }
     }
 }
@@ -85,6 +91,9 @@ impl Decision {
 ///    someone else stops it; an auto-deploy is stopped by every lock.
 /// 3. **Freeze windows**: inside one, only `deploy!` by a login in
 ///    `freeze_override` goes ahead.
+/// 4. **Order**: a target with `after` takes a commit only once it has
+///    deployed successfully to each of those targets; `!` does not skip
+///    it.
 pub fn evaluate(
     request: &Request<'_>,
     actor: &Actor,
@@ -190,6 +199,31 @@ pub fn evaluate(
     if target.freeze.is_empty() {
         reasons.push("no freeze window".to_owned());
     }
+
+    let missing: Vec<String> = target
+        .after
+        .iter()
+        .filter(|before| {
+            !facts
+                .proven_in
+                .iter()
+                .any(|proven| proven.eq_ignore_ascii_case(before))
+        })
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        return Decision::Denied {
+            rule: Rule::Order,
+            reason: format!(
+                "this commit must deploy successfully to {} before {}; deploy it there first.",
+                missing.join(" and "),
+                request.environment
+            ),
+        };
+    }
+    if !target.after.is_empty() {
+        reasons.push(format!("succeeded in {} first", target.after.join(", ")));
+    }
     Decision::Allowed { reasons }
 }
 
@@ -228,6 +262,7 @@ production:
   freeze:
     - { from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: Europe/Berlin, reason: weekend }
   freeze_override: [ada]
+  after: [staging]
 staging:
 ";
 
@@ -284,6 +319,8 @@ staging:
         force: bool,
         automatic: bool,
         locks: Vec<Lock>,
+        /// Targets where the commit succeeded already.
+        proven_in: Vec<String>,
         now: &'static str,
         /// `None`: allowed; else the rule and a piece of the reason.
         denied: Option<(Rule, &'static str)>,
@@ -302,6 +339,7 @@ staging:
             force: false,
             automatic: false,
             locks: Vec::new(),
+            proven_in: vec!["staging".to_owned()],
             now: WEEKDAY,
             denied: None,
         };
@@ -436,6 +474,25 @@ staging:
                 locks: vec![env_lock("production", &ada, None)],
                 ..case("her own lock and her override", "production", &ada)
             },
+            // Order alone, and with force.
+            Case {
+                proven_in: Vec::new(),
+                denied: Some((
+                    Rule::Order,
+                    "this commit must deploy successfully to staging before production",
+                )),
+                ..case("not yet in staging", "production", &ada)
+            },
+            Case {
+                proven_in: Vec::new(),
+                force: true,
+                denied: Some((Rule::Order, "deploy it there first")),
+                ..case("`!` does not skip the order", "production", &ada)
+            },
+            Case {
+                proven_in: Vec::new(),
+                ..case("a target with no order", "staging", &eve)
+            },
         ];
         for case in cases {
             let request = Request {
@@ -444,7 +501,10 @@ staging:
                 force: case.force,
                 automatic: case.automatic,
             };
-            let facts = Facts { locks: &case.locks };
+            let facts = Facts {
+                locks: &case.locks,
+                proven_in: &case.proven_in,
+            };
             let decision = evaluate(
                 &request,
                 &case.actor,
@@ -474,16 +534,21 @@ staging:
             force: true,
             automatic: false,
         };
+        let proven = ["staging".to_owned()];
+        let facts = Facts {
+            locks: &[],
+            proven_in: &proven,
+        };
         let allowed = evaluate(
             &request,
             &ada,
             &target("production"),
-            &Facts::default(),
+            &facts,
             WEEKEND.parse().unwrap(),
         );
         assert_eq!(
             allowed.audit_text(),
-            "policy: allowed (access: ada is allowed; no lock; forced through the freeze Fri 16:00 - Mon 08:00 Europe/Berlin)"
+            "policy: allowed (access: ada is allowed; no lock; forced through the freeze Fri 16:00 - Mon 08:00 Europe/Berlin; succeeded in staging first)"
         );
     }
 }

@@ -32,9 +32,10 @@ enum Key {
     AllowedUsers,
     Freeze,
     FreezeOverride,
+    After,
 }
 
-const TARGET_KEYS: [(&str, Key); 12] = [
+const TARGET_KEYS: [(&str, Key); 13] = [
     ("environment", Key::Environment),
     ("description", Key::Description),
     ("task", Key::Task),
@@ -47,6 +48,7 @@ const TARGET_KEYS: [(&str, Key); 12] = [
     ("allowed_users", Key::AllowedUsers),
     ("freeze", Key::Freeze),
     ("freeze_override", Key::FreezeOverride),
+    ("after", Key::After),
 ];
 
 fn key_names() -> impl Iterator<Item = &'static str> {
@@ -107,6 +109,7 @@ impl<'de> Visitor<'de> for ConfigSeed {
         if targets.is_empty() {
             return Err(A::Error::custom("the file defines no targets"));
         }
+        check_order(&targets).map_err(A::Error::custom)?;
         Ok(DeployConfig { targets })
     }
 }
@@ -170,6 +173,7 @@ impl TargetSeed {
             allowed_users: None,
             freeze: Vec::new(),
             freeze_override: Vec::new(),
+            after: Vec::new(),
         }
     }
 }
@@ -211,6 +215,7 @@ impl<'de> Visitor<'de> for TargetSeed {
                 Key::AllowedUsers => target.allowed_users = Some(map.next_value_seed(LoginsSeed)?),
                 Key::Freeze => target.freeze = map.next_value_seed(FreezeListSeed)?,
                 Key::FreezeOverride => target.freeze_override = map.next_value_seed(LoginsSeed)?,
+                Key::After => target.after = map.next_value()?,
             }
         }
         Ok(target)
@@ -570,4 +575,29 @@ impl Visitor<'_> for TimeZoneSeed {
                 ))
             })
     }
+}
+
+/// Every `after` names another target of the file.
+fn check_order(targets: &[Target]) -> Result<(), String> {
+    let names: Vec<&str> = targets.iter().map(|target| target.name.as_str()).collect();
+    for target in targets {
+        for before in &target.after {
+            if before.eq_ignore_ascii_case(&target.name) {
+                return Err(format!(
+                    "{}.after: a target cannot come after itself",
+                    target.name
+                ));
+            }
+            if !names.iter().any(|name| name.eq_ignore_ascii_case(before)) {
+                let hint = suggest::nearest(before, names.iter().copied())
+                    .map(|near| format!(" (did you mean `{near}`?)"))
+                    .unwrap_or_default();
+                return Err(format!(
+                    "{}.after: `{before}` is not a target of this file{hint}",
+                    target.name
+                ));
+            }
+        }
+    }
+    Ok(())
 }

@@ -67,6 +67,9 @@ pub struct Target {
     pub freeze: Vec<FreezeWindow>,
     /// GitHub logins whose `deploy!` goes through a freeze window.
     pub freeze_override: Vec<String>,
+    /// Targets where the same commit must have deployed successfully
+    /// first (staging before production).
+    pub after: Vec<String>,
 }
 
 /// When a target deploys by itself (acted on by the auto-deploy issue).

@@ -319,3 +319,21 @@ fn freeze_windows_and_allowed_users_are_read_and_their_mistakes_placed() {
         "{login}"
     );
 }
+
+#[test]
+fn after_names_other_targets_of_the_file() {
+    let config = load("deploy.yml", "staging:\nproduction:\n  after: [staging]\n").unwrap();
+    assert_eq!(config.target("production").unwrap().after, ["staging"]);
+    let typo = problem("staging:\nproduction:\n  after: [stagin]\n");
+    assert!(
+        typo.contains(
+            "production.after: `stagin` is not a target of this file (did you mean `staging`?)"
+        ),
+        "{typo}"
+    );
+    let itself = problem("production:\n  after: [production]\n");
+    assert!(
+        itself.contains("a target cannot come after itself"),
+        "{itself}"
+    );
+}

@@ -448,9 +448,15 @@ impl Hoist {
         let Ok(target) = rules.target(environment) else {
             return false;
         };
+        let (Some(repo), Some(sha)) = (self.waiting_repo(waiting), waiting.sha.as_ref()) else {
+            return false;
+        };
         let asked = super::deploy::Asked {
             app: &rules.name,
+            rules: &rules.rules,
             target,
+            repo: &repo,
+            sha,
             actor: &waiting.origin.actor,
             force: false,
             automatic: true,

@@ -7,8 +7,9 @@ use serde_json::{Map, Value, json};
 use crate::app::Hoist;
 use crate::chat::{DeploymentCard, Inbound};
 use crate::command::{self, DeployRequest};
+use crate::domain::DeploymentState;
 use crate::domain::{AppName, RepoName, Sha};
-use crate::forge::{Check, CheckState, ForgeError, NewDeployment};
+use crate::forge::{Check, CheckState, DeploymentFilter, ForgeError, NewDeployment};
 use crate::policy::{self, Decision, RenderedTarget, Rule, TemplateVars};
 use crate::relay::card_key;
 use crate::store::{DeploymentKey, DeploymentRecord};
@@ -18,7 +19,10 @@ use super::{Outcome, PendingChecks};
 /// A deployment as the safety rules see it.
 pub(super) struct Asked<'a> {
     pub app: &'a str,
+    pub rules: &'a crate::policy::DeployConfig,
     pub target: &'a crate::policy::Target,
+    pub repo: &'a RepoName,
+    pub sha: &'a Sha,
     pub actor: &'a crate::domain::Actor,
     pub force: bool,
     pub automatic: bool,
@@ -110,11 +114,17 @@ impl Hoist {
             deployment.environment
         );
 
-        let policy = self
-            .judge(
-                inbound, request, &app_name, target, &repo, &sha, &what, dry_run,
-            )
-            .await?;
+        let asked = Asked {
+            app: &app_name,
+            rules: &rules.rules,
+            target,
+            repo: &repo,
+            sha: &sha,
+            actor: &inbound.origin.actor,
+            force: request.force,
+            automatic: inbound.automatic,
+        };
+        let policy = self.judge(&asked, &what, dry_run).await?;
         if dry_run {
             return self
                 .dry_run(&repo, &sha, &deployment, &what)
@@ -213,36 +223,18 @@ impl Hoist {
     /// The safety rules' verdict ([`policy::evaluate`]) on this deployment,
     /// for the audit log; `Err` is the refusal to answer with. An
     /// automatic deployment stopped by a lock or a freeze window waits.
-    #[allow(clippy::too_many_arguments, reason = "the facts of one request")]
-    async fn judge(
-        &self,
-        inbound: &Inbound,
-        request: &DeployRequest,
-        app_name: &str,
-        target: &crate::policy::Target,
-        repo: &RepoName,
-        sha: &Sha,
-        what: &str,
-        dry_run: bool,
-    ) -> Result<String, Outcome> {
-        let asked = Asked {
-            app: app_name,
-            target,
-            actor: &inbound.origin.actor,
-            force: request.force,
-            automatic: inbound.automatic,
-        };
-        let decision = self.decide(&asked).await.map_err(internal)?;
+    async fn judge(&self, asked: &Asked<'_>, what: &str, dry_run: bool) -> Result<String, Outcome> {
+        let decision = self.decide(asked).await.map_err(internal)?;
         let audit = decision.audit_text();
         match decision {
             Decision::Allowed { .. } => Ok(audit),
             Decision::Denied { rule, reason }
-                if inbound.automatic && !dry_run && matches!(rule, Rule::Lock | Rule::Freeze) =>
+                if asked.automatic && !dry_run && matches!(rule, Rule::Lock | Rule::Freeze) =>
             {
                 Err(Outcome {
                     pending: Some(Box::new(PendingChecks {
-                        repo: repo.clone(),
-                        sha: sha.clone(),
+                        repo: asked.repo.clone(),
+                        sha: asked.sha.clone(),
                         checks: Vec::new(),
                         blocked_by: Some(rule),
                     })),
@@ -261,10 +253,12 @@ impl Hoist {
         }
     }
 
-    /// [`policy::evaluate`] with the facts from the store, now.
+    /// [`policy::evaluate`] with the facts from the store and the forge,
+    /// now.
     pub(super) async fn decide(&self, asked: &Asked<'_>) -> anyhow::Result<Decision> {
         let now = Timestamp::now();
         let locks = self.store.locks(now).await?;
+        let proven_in = self.proven_in(asked).await?;
         let environment = asked.target.name.to_ascii_lowercase();
         let request = policy::Request {
             app: asked.app,
@@ -272,7 +266,10 @@ impl Hoist {
             force: asked.force,
             automatic: asked.automatic,
         };
-        let facts = policy::Facts { locks: &locks };
+        let facts = policy::Facts {
+            locks: &locks,
+            proven_in: &proven_in,
+        };
         Ok(policy::evaluate(
             &request,
             asked.actor,
@@ -280,6 +277,42 @@ impl Hoist {
             &facts,
             now,
         ))
+    }
+
+    /// The targets of `after` where the commit has deployed successfully
+    /// (its deployment there is `success`, or `inactive` since, which
+    /// GitHub gives only to one that succeeded).
+    async fn proven_in(&self, asked: &Asked<'_>) -> anyhow::Result<Vec<String>> {
+        let mut proven = Vec::new();
+        for before in &asked.target.after {
+            let environment = asked
+                .rules
+                .target(before)
+                .and_then(|target| target.environment.as_literal())
+                .unwrap_or(before);
+            let filter = DeploymentFilter {
+                environment: Some(environment.to_owned()),
+                sha: Some(asked.sha.clone()),
+                limit: 10,
+                ..DeploymentFilter::default()
+            };
+            let deployments = self
+                .forge
+                .list_deployments(asked.repo, &filter)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("cannot list the deployments to {environment}: {e}")
+                })?;
+            if deployments.iter().any(|deployment| {
+                matches!(
+                    deployment.state,
+                    Some(DeploymentState::Success | DeploymentState::Inactive)
+                )
+            }) {
+                proven.push(before.clone());
+            }
+        }
+        Ok(proven)
     }
 
     /// The app and ref a request names. In a conversation that implies an
