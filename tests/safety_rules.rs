@@ -344,3 +344,43 @@ async fn production_takes_a_commit_only_after_it_succeeded_in_staging() {
     );
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_deployment_lock_is_held_while_the_deployment_runs_and_never_left_behind() {
+    let mut serving = serve_rules(
+        "staging:\n  required_contexts: []\n  deployment_lock: true\nproduction:\n  required_contexts: [ci/test]\n  deployment_lock: true\n",
+    )
+    .await;
+    serving
+        .hoist_command("deploy api to staging", "d-ada")
+        .await;
+    serving.slack.wait_for("deployment #1001 created").await;
+    serving
+        .hoist_command_as(BOB, "deploy api to staging", "d-bob")
+        .await;
+    let (refusal, _) = said(&serving, "Not deployed: Staging of api is locked by ada").await;
+    assert!(refusal.contains(": deploying."), "{refusal}");
+
+    // The deployment ends (a failure counts): the lock goes with it.
+    assert_eq!(serving.status_webhook(1001, "failure", "s-1").await, 202);
+    serving.slack.wait_for("failed").await;
+    serving
+        .hoist_command_as(BOB, "deploy api to staging", "d-bob-2")
+        .await;
+    serving.slack.wait_for("deployment #1002 created").await;
+
+    // A deployment GitHub refuses (its check is not passing) leaves no lock.
+    serving
+        .hoist_command("deploy api to production", "d-prod")
+        .await;
+    said(
+        &serving,
+        "Nothing was deployed: required checks are not passing",
+    )
+    .await;
+    serving.hoist_command("locks", "ls").await;
+    let (locks, _) = said(&serving, "Locks:").await;
+    assert!(!locks.contains("production"), "{locks}");
+    assert!(locks.contains("staging of api: locked by bob"), "{locks}");
+    serving.process.kill().await.unwrap();
+}

@@ -1078,6 +1078,7 @@ fn a_lock(environment: &str, holder: (&str, Option<&str>), until: Option<i64>) -
         origin: Origin { actor, ..origin() },
         since: at(0),
         until: until.map(at),
+        deployment: None,
     }
 }
 

@@ -296,6 +296,7 @@ staging:
             },
             since: "2026-12-02T09:00:00Z".parse().unwrap(),
             until: until.map(|t| t.parse().unwrap()),
+            deployment: None,
         }
     }
 

@@ -33,9 +33,10 @@ enum Key {
     Freeze,
     FreezeOverride,
     After,
+    DeploymentLock,
 }
 
-const TARGET_KEYS: [(&str, Key); 13] = [
+const TARGET_KEYS: [(&str, Key); 14] = [
     ("environment", Key::Environment),
     ("description", Key::Description),
     ("task", Key::Task),
@@ -49,6 +50,7 @@ const TARGET_KEYS: [(&str, Key); 13] = [
     ("freeze", Key::Freeze),
     ("freeze_override", Key::FreezeOverride),
     ("after", Key::After),
+    ("deployment_lock", Key::DeploymentLock),
 ];
 
 fn key_names() -> impl Iterator<Item = &'static str> {
@@ -174,6 +176,7 @@ impl TargetSeed {
             freeze: Vec::new(),
             freeze_override: Vec::new(),
             after: Vec::new(),
+            deployment_lock: false,
         }
     }
 }
@@ -216,6 +219,7 @@ impl<'de> Visitor<'de> for TargetSeed {
                 Key::Freeze => target.freeze = map.next_value_seed(FreezeListSeed)?,
                 Key::FreezeOverride => target.freeze_override = map.next_value_seed(LoginsSeed)?,
                 Key::After => target.after = map.next_value()?,
+                Key::DeploymentLock => target.deployment_lock = map.next_value()?,
             }
         }
         Ok(target)

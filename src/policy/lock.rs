@@ -83,6 +83,10 @@ pub struct Lock {
     pub since: Timestamp,
     /// When it ends by itself.
     pub until: Option<Timestamp>,
+    /// A deployment lock's deployment (its card key,
+    /// `forge/owner/repo/id`), once created.
+    #[serde(default)]
+    pub deployment: Option<String>,
 }
 
 impl Lock {

@@ -70,6 +70,9 @@ pub struct Target {
     /// Targets where the same commit must have deployed successfully
     /// first (staging before production).
     pub after: Vec<String>,
+    /// Each deployment holds the environment's lock until it ends, so
+    /// nobody else deploys there meanwhile.
+    pub deployment_lock: bool,
 }
 
 /// When a target deploys by itself (acted on by the auto-deploy issue).

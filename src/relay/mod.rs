@@ -24,6 +24,7 @@ use crate::app::Hoist;
 use crate::chat::{DeploymentCard, Inbound, Reaction, Reply};
 use crate::domain::{DeploymentState, Origin, Platform, RepoName};
 use crate::forge::{Deployment, NewStatus};
+use crate::policy::LockKind;
 use crate::store::DeploymentKey;
 
 impl Hoist {
@@ -135,6 +136,24 @@ impl Hoist {
             return Ok(());
         }
         self.metrics.status_relayed();
+        if status.state.is_final() {
+            self.release_deployment_lock(&card_key(&key)).await?;
+        }
+        Ok(())
+    }
+
+    /// The deployment lock a deployment held (`deployment_lock`) goes when
+    /// it ends, whatever the outcome; auto-deploys waiting for it go too.
+    async fn release_deployment_lock(&self, deployment: &str) -> anyhow::Result<()> {
+        let now = Timestamp::now();
+        let held = self.store.locks(now).await?;
+        let Some(lock) = held.into_iter().find(|lock| {
+            lock.kind == LockKind::Deployment && lock.deployment.as_deref() == Some(deployment)
+        }) else {
+            return Ok(());
+        };
+        self.store.release_lock(&lock.scope, now).await?;
+        self.waiting_wakeup.notify_one();
         Ok(())
     }
 }

@@ -453,6 +453,7 @@ impl Hoist {
         };
         let asked = super::deploy::Asked {
             app: &rules.name,
+            origin: &waiting.origin,
             rules: &rules.rules,
             target,
             repo: &repo,

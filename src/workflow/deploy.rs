@@ -1,7 +1,7 @@
 //! `deploy` and `noop`: from a request to a deployment (or to a report of
 //! what a deployment would be).
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::app::Hoist;
@@ -10,15 +10,19 @@ use crate::command::{self, DeployRequest};
 use crate::domain::DeploymentState;
 use crate::domain::{AppName, RepoName, Sha};
 use crate::forge::{Check, CheckState, DeploymentFilter, ForgeError, NewDeployment};
-use crate::policy::{self, Decision, RenderedTarget, Rule, TemplateVars};
+use crate::policy::{
+    self, Decision, Lock, LockKind, LockScope, RenderedTarget, Rule, TemplateVars,
+};
 use crate::relay::card_key;
-use crate::store::{DeploymentKey, DeploymentRecord};
+use crate::store::{DeploymentKey, DeploymentRecord, TakeLock};
 
 use super::{Outcome, PendingChecks};
 
 /// A deployment as the safety rules see it.
 pub(super) struct Asked<'a> {
     pub app: &'a str,
+    /// Where the request came from (a deployment lock remembers it).
+    pub origin: &'a crate::domain::Origin,
     pub rules: &'a crate::policy::DeployConfig,
     pub target: &'a crate::policy::Target,
     pub repo: &'a RepoName,
@@ -116,6 +120,7 @@ impl Hoist {
 
         let asked = Asked {
             app: &app_name,
+            origin: &inbound.origin,
             rules: &rules.rules,
             target,
             repo: &repo,
@@ -151,20 +156,26 @@ impl Hoist {
             // and may have created the deployment. The forge looks first.
             Some(_) => deployment.retried = true,
         }
-        let created = self
-            .forge
-            .create_deployment(&repo, &deployment)
-            .await
-            .map_err(|e| match e {
-                // Nobody typed it, so nobody would type it again: it waits.
-                ForgeError::ChecksFailed { checks }
-                    if inbound.automatic
-                        && checks.iter().all(|c| c.state == CheckState::Pending) =>
-                {
-                    waiting_for(&repo, &sha, &checks, &what)
-                }
-                other => forge_refusal(&other),
-            })?;
+        let deployment_lock = match target.deployment_lock {
+            true => self.take_deployment_lock(&asked).await?,
+            false => None,
+        };
+        let created = self.forge.create_deployment(&repo, &deployment).await;
+        if let Some(lock) = deployment_lock {
+            // Held for the deployment made, released when it ends; none
+            // made, released now: never left behind.
+            self.settle_deployment_lock(lock, created.as_ref().ok(), &repo)
+                .await;
+        }
+        let created = created.map_err(|e| match e {
+            // Nobody typed it, so nobody would type it again: it waits.
+            ForgeError::ChecksFailed { checks }
+                if inbound.automatic && checks.iter().all(|c| c.state == CheckState::Pending) =>
+            {
+                waiting_for(&repo, &sha, &checks, &what)
+            }
+            other => forge_refusal(&other),
+        })?;
         let record = DeploymentRecord {
             key: DeploymentKey {
                 forge: self.forge.kind().to_owned(),
@@ -250,6 +261,76 @@ impl Hoist {
                 };
                 Err(Outcome::new("refused", format!("{verb}: {reason}")).judged(&audit))
             }
+        }
+    }
+
+    /// A target with `deployment_lock`: the environment's lock for this
+    /// deployment, unless the requester holds a lock there already.
+    /// Another's (taken since the rules were judged) refuses it.
+    async fn take_deployment_lock(&self, asked: &Asked<'_>) -> Result<Option<Lock>, Outcome> {
+        let now = Timestamp::now();
+        let scope = LockScope::Environment {
+            app: asked.app.to_owned(),
+            environment: asked.target.name.to_ascii_lowercase(),
+        };
+        let held = self.store.locks(now).await.map_err(internal)?;
+        if held
+            .iter()
+            .any(|lock| lock.scope == scope && lock.is_held_by(asked.actor))
+        {
+            return Ok(None);
+        }
+        let backstop = SignedDuration::from_secs(
+            i64::try_from(self.config.watch.max_age_secs).unwrap_or(i64::MAX),
+        );
+        let lock = Lock {
+            scope,
+            kind: LockKind::Deployment,
+            holder: asked.actor.clone(),
+            reason: Some("deploying".into()),
+            origin: asked.origin.clone(),
+            since: now,
+            // Released when the deployment ends; this is the backstop for
+            // one whose end hoist never learns.
+            until: now.checked_add(backstop).ok(),
+            deployment: None,
+        };
+        match self.store.take_lock(&lock, now).await.map_err(internal)? {
+            TakeLock::Taken | TakeLock::Renewed => Ok(Some(lock)),
+            TakeLock::Held(other) => Err(Outcome::new(
+                "refused",
+                format!("Not deployed: {} is {}.", other.scope, other.describe(now)),
+            )),
+        }
+    }
+
+    /// After the create: the lock names the deployment, or goes.
+    async fn settle_deployment_lock(
+        &self,
+        lock: Lock,
+        created: Option<&crate::forge::Deployment>,
+        repo: &RepoName,
+    ) {
+        let now = Timestamp::now();
+        let settled = match created {
+            Some(created) => {
+                let named = Lock {
+                    deployment: Some(card_key(&DeploymentKey {
+                        forge: self.forge.kind().to_owned(),
+                        repo: repo.clone(),
+                        id: created.id,
+                    })),
+                    ..lock
+                };
+                self.store.take_lock(&named, now).await.map(drop)
+            }
+            None => self.store.release_lock(&lock.scope, now).await.map(drop),
+        };
+        if let Err(error) = settled {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot settle a deployment lock; it ends by itself"
+            );
         }
     }
 

@@ -47,6 +47,7 @@ impl Hoist {
             origin: inbound.origin.clone(),
             since: now,
             until,
+            deployment: None,
         };
         let taken = match self.store.take_lock(&lock, now).await {
             Ok(taken) => taken,
