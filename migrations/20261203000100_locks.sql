@@ -7,5 +7,7 @@ CREATE TABLE locks (
     scope_key TEXT PRIMARY KEY,
     lock TEXT NOT NULL,
     since BIGINT NOT NULL,
-    until BIGINT
+    until BIGINT,
+    -- When its holder was last reminded of it (a long-held lock).
+    reminded_at BIGINT
 );

@@ -44,6 +44,8 @@ pub struct Config {
     pub outbox: OutboxConfig,
     #[serde(default)]
     pub watch: WatchConfig,
+    #[serde(default)]
+    pub locks: LocksConfig,
     /// Environment aliases: `prod = "production"`.
     #[serde(default = "default_aliases")]
     pub aliases: BTreeMap<String, String>,
@@ -216,6 +218,26 @@ impl Default for WatchConfig {
             interval_secs: 30,
             silence_secs: 60,
             max_age_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocksConfig {
+    /// A lock held this long reminds its holder (and again after as
+    /// long); 0: never.
+    pub remind_after_secs: u64,
+    /// A lock taken in a pull request is released when it closes (merged
+    /// or not).
+    pub release_on_close: bool,
+}
+
+impl Default for LocksConfig {
+    fn default() -> Self {
+        Self {
+            remind_after_secs: 4 * 60 * 60,
+            release_on_close: true,
         }
     }
 }

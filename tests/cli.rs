@@ -93,6 +93,8 @@ async fn github_without_credentials_is_refused_by_name_and_secrets_stay_hidden()
         &[
             ("HOIST_FORGE__KIND", "github"),
             ("HOIST_GITHUB__WEBHOOK_SECRET", "hunter2-secret"),
+            // Not a file in the working directory.
+            ("HOIST_STORE__URL", "sqlite::memory:"),
         ],
     )
     .await;

@@ -384,3 +384,29 @@ async fn a_deployment_lock_is_held_while_the_deployment_runs_and_never_left_behi
     assert!(locks.contains("staging of api: locked by bob"), "{locks}");
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_holder_of_a_long_held_lock_is_reminded() {
+    let mut serving =
+        serve_with("[locks]\nremind_after_secs = 1\n[watch]\ninterval_secs = 1\n").await;
+    serving
+        .github
+        .set_file("acme/api", "main", ".github/deploy.yml", "staging:\n");
+    serving
+        .hoist_command("lock staging for api migrating", "l-1")
+        .await;
+    said(&serving, "ada locked staging of api").await;
+    let sent = serving
+        .slack
+        .wait_for("ada, you still hold the lock on staging of api")
+        .await;
+    assert_eq!(sent.method, "chat.postEphemeral", "to the holder alone");
+    assert_eq!(sent.user.as_deref(), Some("U0ADA"));
+    assert!(
+        sent.text
+            .contains(": migrating. `unlock staging for api` when you are done"),
+        "{}",
+        sent.text
+    );
+    serving.process.kill().await.unwrap();
+}

@@ -1256,3 +1256,42 @@ async fn the_audit_log_is_filtered_and_cannot_be_changed() {
         assert!(error.to_string().contains("append-only"), "{error}");
     }
 }
+
+#[tokio::test]
+async fn a_long_held_lock_is_reminded_once_a_period() {
+    let store = memory().await;
+    store
+        .take_lock(&a_lock("production", ("U1", Some("ada")), None), at(0))
+        .await
+        .expect("take");
+    let mut deploying = a_lock("staging", ("U1", Some("ada")), None);
+    deploying.kind = LockKind::Deployment;
+    store.take_lock(&deploying, at(0)).await.expect("take");
+    assert!(
+        store
+            .locks_to_remind(at(0), at(5))
+            .await
+            .expect("remind")
+            .is_empty(),
+        "not held long yet"
+    );
+    let due = store.locks_to_remind(at(10), at(20)).await.expect("remind");
+    assert_eq!(due.len(), 1, "sticky locks only: {due:?}");
+    assert!(
+        store
+            .locks_to_remind(at(10), at(21))
+            .await
+            .expect("remind")
+            .is_empty(),
+        "once"
+    );
+    assert_eq!(
+        store
+            .locks_to_remind(at(30), at(40))
+            .await
+            .expect("remind")
+            .len(),
+        1,
+        "and again a period later"
+    );
+}

@@ -35,6 +35,12 @@ impl Hoist {
                 "cannot look at the waiting auto-deploys"
             );
         }
+        if let Err(error) = self.remind_long_held_locks().await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot remind the holders of long-held locks"
+            );
+        }
         let watch = &self.config.watch;
         let now = Timestamp::now();
         let since = now - SignedDuration::from_secs(secs(watch.max_age_secs));

@@ -417,6 +417,14 @@ pub trait Locks: Send + Sync + 'static {
 
     /// Every lock that holds at `now`, oldest first.
     async fn locks(&self, now: Timestamp) -> StoreResult<Vec<Lock>>;
+
+    /// Sticky locks held since before `held_since` whose holder was not
+    /// reminded since then; each is marked reminded at `now`.
+    async fn locks_to_remind(
+        &self,
+        held_since: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Lock>>;
 }
 
 #[async_trait]

@@ -116,7 +116,11 @@ impl Hoist {
             PullRequestAction::Opened | PullRequestAction::Pushed => {
                 self.deploy_review_apps(change, key).await
             }
-            PullRequestAction::Closed => self.remove_review_environments(change, key).await,
+            PullRequestAction::Closed => {
+                let origin = pr_comment::origin(&change.repo, change.number, None, &change.sender);
+                self.release_locks_of_pull_request(&origin).await?;
+                self.remove_review_environments(change, key).await
+            }
             PullRequestAction::Other => Ok(()),
         }
     }

@@ -9,7 +9,7 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::app::Hoist;
-use crate::chat::Inbound;
+use crate::chat::{Inbound, Reply};
 use crate::policy::{Lock, LockKind, LockScope, utc_clock};
 use crate::store::TakeLock;
 
@@ -188,6 +188,68 @@ impl Hoist {
             app: rules.name.clone(),
             environment: target.name.to_ascii_lowercase(),
         })
+    }
+}
+
+impl Hoist {
+    /// Reminds the holders of locks held longer than
+    /// `locks.remind_after_secs`, each where the lock was taken (to the
+    /// holder alone where the platform can). Returns how many.
+    pub async fn remind_long_held_locks(&self) -> anyhow::Result<usize> {
+        let after = self.config.locks.remind_after_secs;
+        if after == 0 {
+            return Ok(0);
+        }
+        let now = Timestamp::now();
+        let held_since = now - SignedDuration::from_secs(i64::try_from(after).unwrap_or(i64::MAX));
+        let locks = self.store.locks_to_remind(held_since, now).await?;
+        for lock in &locks {
+            let text = format!(
+                "{}, you still hold the lock on {}: {}. `{}` when you are done, so others can deploy.",
+                lock.holder.name,
+                lock.scope,
+                lock.describe(now),
+                unlock_text(&lock.scope)
+            );
+            let reply = Reply::text(lock.origin.clone(), text, true);
+            let dedupe = format!("remind:{}:{}", lock.scope.key(), now.as_second());
+            self.reply(&reply, Some(&dedupe)).await?;
+        }
+        Ok(locks.len())
+    }
+
+    /// A pull request closed: the locks taken in its conversation go
+    /// (`locks.release_on_close`), said there.
+    pub async fn release_locks_of_pull_request(
+        &self,
+        origin: &crate::domain::Origin,
+    ) -> anyhow::Result<()> {
+        if !self.config.locks.release_on_close {
+            return Ok(());
+        }
+        let now = Timestamp::now();
+        for lock in self.store.locks(now).await? {
+            if lock.origin.platform != origin.platform
+                || lock.origin.conversation != origin.conversation
+            {
+                continue;
+            }
+            self.store.release_lock(&lock.scope, now).await?;
+            let text = format!(
+                "The pull request closed, so its lock on {} ({}) was released.",
+                lock.scope,
+                lock.describe(now)
+            );
+            let reply = Reply::text(origin.clone(), text, false);
+            let dedupe = format!(
+                "closed-unlock:{}:{}",
+                lock.scope.key(),
+                lock.since.as_millisecond()
+            );
+            self.reply(&reply, Some(&dedupe)).await?;
+            self.waiting_wakeup.notify_one();
+        }
+        Ok(())
     }
 }
 

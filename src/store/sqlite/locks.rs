@@ -86,6 +86,29 @@ impl Locks for SqliteStore {
         }
     }
 
+    async fn locks_to_remind(
+        &self,
+        held_since: Timestamp,
+        now: Timestamp,
+    ) -> StoreResult<Vec<Lock>> {
+        // Marked in the same statement: two replicas never both remind.
+        let rows: Vec<String> = sqlx::query_scalar(
+            "UPDATE locks SET reminded_at = ? \
+             WHERE since < ? AND (until IS NULL OR until > ?) \
+               AND (reminded_at IS NULL OR reminded_at < ?) \
+               AND json_extract(lock, '$.kind') = 'sticky' \
+             RETURNING lock",
+        )
+        .bind(millis(now))
+        .bind(millis(held_since))
+        .bind(millis(now))
+        .bind(millis(held_since))
+        .fetch_all(&self.writer)
+        .await
+        .context("cannot find long-held locks")?;
+        rows.iter().map(|row| read_lock(row)).collect()
+    }
+
     async fn locks(&self, now: Timestamp) -> StoreResult<Vec<Lock>> {
         let rows: Vec<String> = sqlx::query_scalar(
             "SELECT lock FROM locks WHERE until IS NULL OR until > ? ORDER BY since, scope_key",
