@@ -11,7 +11,7 @@ const TOKENS: &[&str] = &[
     "in", "on", ":", "!", "/", " ", "  ", "\t", "\n", "|", "=", "\"", "\\", "--", ",", "@", "<@",
     "<@!", ">", ".", "..", "@{", ".lock", "api", "staging", "x", "ü", "功", "\u{0}", "\u{7f}",
     "\u{85}", "\u{a0}", "?", "-", "'", "lock", "unlock", "locks", "for", "--global", "--reason",
-    "2h", "90m", "1h30m", "30s", "31d", "90", "prod", "LOCK",
+    "2h", "90m", "1h30m", "30s", "31d", "90", "prod", "LOCK", "rollback", "ROLLBACK", "rolback",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -25,6 +25,7 @@ fn any_text() -> impl Strategy<Value = String> {
         token_soup().prop_map(|t| format!(".{t}")),
         token_soup().prop_map(|t| format!("deploy {t}")),
         token_soup().prop_map(|t| format!("deploy:cancel{t}")),
+        token_soup().prop_map(|t| format!("rollback{t}")),
         token_soup().prop_map(|t| format!("lock {t}")),
         token_soup().prop_map(|t| format!("unlock{t}")),
         token_soup().prop_map(|t| format!("locks {t}")),
@@ -219,6 +220,8 @@ fn command() -> impl Strategy<Value = Command> {
             .prop_map(|(app, environment)| Command::Deploys { app, environment }),
         (proptest::option::of(name()), proptest::option::of(name()))
             .prop_map(|(app, environment)| Command::Cancel { app, environment }),
+        (proptest::option::of(name()), proptest::option::of(name()))
+            .prop_map(|(app, environment)| Command::Rollback { app, environment }),
         lock(),
         unlock(),
         proptest::option::of(name())

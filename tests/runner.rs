@@ -1115,6 +1115,27 @@ async fn a_deployment_cancelled_while_it_waits_its_turn_never_runs() {
     .await;
 }
 
+/// A run stopped on request ended within 5 s of `started`, its child
+/// `pid` is gone, and its last status is `state` saying `piece`.
+async fn ended_soon_and_killed(
+    s: &mut Setup,
+    started: Instant,
+    pid: u32,
+    state: DeploymentState,
+    piece: &str,
+) {
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        started.elapsed()
+    );
+    until_dead(pid).await;
+    let statuses = s.statuses();
+    assert_eq!(statuses.last().map(|s| s.state), Some(state));
+    let description = final_description(&statuses);
+    assert!(description.contains(piece), "{description}");
+}
+
 /// A deployment of [`SLEEPER`] with a long timeout, whose script writes
 /// its background child's pid to a file.
 struct Sleeper {
@@ -1169,20 +1190,14 @@ async fn a_running_deployment_cancelled_is_killed_with_its_children() {
         let (ran, (pid, cancelled)) = tokio::join!(runner.run_next(), cancel);
         assert_eq!(cancelled, RunCancel::Requested);
         assert_eq!(ran.expect("run"), Some(DeploymentState::Failure));
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "took {:?}",
-            started.elapsed()
-        );
-        until_dead(pid).await;
-
-        let statuses = s.statuses();
-        assert_eq!(
-            statuses.last().map(|s| s.state),
-            Some(DeploymentState::Failure)
-        );
-        let description = final_description(&statuses);
-        assert!(description.contains("cancelled by ada"), "{description}");
+        ended_soon_and_killed(
+            &mut s,
+            started,
+            pid,
+            DeploymentState::Failure,
+            "cancelled by ada",
+        )
+        .await;
         let log = s.log(deployment.id).await;
         assert_eq!(texts(&log, LogStream::Stdout), ["started"]);
         assert!(
@@ -1216,20 +1231,14 @@ async fn a_shutdown_stops_the_running_deployment_with_an_error() {
         let started = Instant::now();
         stop.cancel();
         workers.await.expect("workers");
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "took {:?}",
-            started.elapsed()
-        );
-        until_dead(pid).await;
-
-        let statuses = s.statuses();
-        assert_eq!(
-            statuses.last().map(|s| s.state),
-            Some(DeploymentState::Error)
-        );
-        let description = final_description(&statuses);
-        assert!(description.contains("hoist was shut down"), "{description}");
+        ended_soon_and_killed(
+            &mut s,
+            started,
+            pid,
+            DeploymentState::Error,
+            "hoist was shut down",
+        )
+        .await;
         assert_eq!(
             s.store.run_state(&key(deployment.id)).await.expect("state"),
             Some(RunState::Done)

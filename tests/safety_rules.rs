@@ -410,3 +410,48 @@ async fn the_holder_of_a_long_held_lock_is_reminded() {
     );
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn rollback_redeploys_the_commit_live_before_the_current_one() {
+    const OLD: &str = "3333333333333333333333333333333333333333";
+    let mut serving = serve_rules("production:\n  required_contexts: []\n").await;
+    serving
+        .hoist_command("rollback api in production", "r-0")
+        .await;
+    said(
+        &serving,
+        "Nothing to roll back in production: no deployment there has succeeded yet.",
+    )
+    .await;
+    // v1 (OLD) succeeded, then main succeeded, then a later main failed.
+    serving.github.set_tag("acme/api", "v1", OLD);
+    serving
+        .hoist_command("deploy api/v1 to production", "d-1")
+        .await;
+    serving.slack.wait_for("deployment #1001 created").await;
+    serving.github.add_status(1001, "success", "ok");
+    serving
+        .hoist_command("deploy api to production", "d-2")
+        .await;
+    serving.slack.wait_for("deployment #1002 created").await;
+    serving.github.add_status(1002, "success", "ok");
+    serving
+        .hoist_command("deploy api to production", "d-3")
+        .await;
+    serving.slack.wait_for("deployment #1003 created").await;
+    serving.github.add_status(1003, "failure", "broke");
+
+    serving
+        .hoist_command("rollback api in production", "r-1")
+        .await;
+    let (answer, private) = said(&serving, "Rolling back api in production").await;
+    assert!(!private, "a rollback is a deployment: the channel sees it");
+    assert!(
+        answer.starts_with("Rolling back api in production from #1002 main (1111111) to #1001 v1 (3333333). Deploying api"),
+        "{answer}"
+    );
+    let sent = serving.github.deployment_requests("acme/api");
+    assert_eq!(sent.len(), 4);
+    assert_eq!(sent[3]["ref"], OLD, "the earlier commit, by sha");
+    serving.process.kill().await.unwrap();
+}

@@ -14,12 +14,16 @@ use super::Command;
 use crate::suggest::nearest;
 
 /// The catalogue files, in the order help lists them.
-const SOURCES: [(&str, &str); 10] = [
+const SOURCES: [(&str, &str); 11] = [
     ("deploy.toml", include_str!("../../commands/deploy.toml")),
     ("noop.toml", include_str!("../../commands/noop.toml")),
     ("cancel.toml", include_str!("../../commands/cancel.toml")),
     ("where.toml", include_str!("../../commands/where.toml")),
     ("deploys.toml", include_str!("../../commands/deploys.toml")),
+    (
+        "rollback.toml",
+        include_str!("../../commands/rollback.toml"),
+    ),
     ("lock.toml", include_str!("../../commands/lock.toml")),
     ("unlock.toml", include_str!("../../commands/unlock.toml")),
     ("locks.toml", include_str!("../../commands/locks.toml")),
@@ -207,8 +211,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "deploy", "noop", "cancel", "where", "deploys", "lock", "unlock", "locks", "help",
-                "whoami"
+                "deploy", "noop", "cancel", "where", "deploys", "rollback", "lock", "unlock",
+                "locks", "help", "whoami"
             ]
         );
         // Each keyword the grammar knows is documented, and each file in
@@ -260,6 +264,7 @@ mod tests {
             "deploy:cancel",
             "where can I deploy",
             "deploys",
+            "rollback [app]",
             "lock [env]",
             "unlock",
             "locks",

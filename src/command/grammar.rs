@@ -25,8 +25,8 @@ pub(crate) use locks::reads_bare as reason_reads_bare;
 use params::params;
 
 /// Every command keyword, as typed after the optional `.`/`/` prefix.
-pub(crate) const KEYWORDS: [&str; 9] = [
-    "deploy", "deploys", "noop", "where", "lock", "unlock", "locks", "help", "whoami",
+pub(crate) const KEYWORDS: [&str; 10] = [
+    "deploy", "deploys", "noop", "where", "lock", "unlock", "locks", "help", "whoami", "rollback",
 ];
 
 /// The words that introduce an environment.
@@ -39,12 +39,50 @@ pub(crate) const DEFAULT_TASK: &str = "deploy";
 /// that command's name in the catalogue (`commands/cancel.toml`).
 pub(crate) const CANCEL: &str = "cancel";
 
+/// The keyword of [`Command::Rollback`], and its name in the catalogue.
+pub(crate) const ROLLBACK: &str = "rollback";
+
 /// Whether [`request`] reads a ref, hosts and parameters (`deploy`,
-/// `noop`), or refuses each where it starts (`deploy:cancel`).
+/// `noop`), or refuses each where it starts, for the command typed
+/// (`deploy:cancel`, `rollback`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Extras {
     Read,
-    Refuse,
+    Refuse(&'static str),
+}
+
+/// The part of a deploy a command refuses.
+#[derive(Debug, Clone, Copy)]
+enum Refused {
+    Ref,
+    Hosts,
+    Params,
+}
+
+/// Why `command` (as typed: `deploy:cancel`, `rollback`) refuses `part`
+/// of `app`'s deploy.
+fn refusal(command: &str, part: Refused, app: &str) -> String {
+    match (command == ROLLBACK, part) {
+        (false, Refused::Ref) => format!("`{command}` takes no ref: it stops what is running"),
+        (false, Refused::Hosts) => {
+            format!("`{command}` takes no hosts: it stops the whole deployment")
+        }
+        (false, Refused::Params) => {
+            format!("`{command}` takes no parameters: it runs no deploy script")
+        }
+        (true, Refused::Ref) => format!(
+            "`{command}` goes back to the previous successful deployment: it takes no ref; \
+             to deploy a ref, use `deploy {app}/REF to env`"
+        ),
+        (true, Refused::Hosts) => format!(
+            "`{command}` takes no hosts: it goes back in the whole environment; to deploy to \
+             some hosts, use `deploy {app}/REF to env/host,...`"
+        ),
+        (true, Refused::Params) => format!(
+            "`{command}` takes no parameters: to deploy with some, use \
+             `deploy {app}/REF to env | key=value`"
+        ),
+    }
 }
 
 /// Why parsing stopped: where, what was wrong, and what was meant.
@@ -268,6 +306,7 @@ pub(crate) fn command(input: &str) -> Res<'_, Command> {
             "deploy" => ("deploy", deploy),
             "noop" => ("noop", noop),
             "deploys" => ("deploys", deploys),
+            "rollback" => (ROLLBACK, rollback),
             "where" => ("where", where_can_i_deploy),
             "lock" => ("lock", locks::lock),
             "unlock" => ("unlock", locks::unlock),
@@ -360,10 +399,42 @@ fn cancel(input: &str) -> Res<'_, Command> {
             format!("unexpected `{}` after `deploy:cancel`", next_char(input)),
         );
     }
-    let (rest, request) = request(input, Extras::Refuse)?;
+    let (rest, request) = request(input, Extras::Refuse("deploy:cancel"))?;
     Ok((
         rest,
         Command::Cancel {
+            app: request.app,
+            environment: request.environment,
+        },
+    ))
+}
+
+/// `rollback [app] [to|in|on env]`, after the word `rollback`: like
+/// `deploy:cancel`, a deploy's app and environment and nothing else.
+fn rollback(input: &str) -> Res<'_, Command> {
+    if input.starts_with(':') {
+        return fail(
+            input,
+            "`rollback` takes no task: to run one, use `deploy:TASK app to env`",
+        );
+    }
+    if input.starts_with('!') {
+        return fail(
+            input,
+            "`rollback` cannot be forced: it goes through every rule, as any deployment \
+             does; to force one, use `deploy!`",
+        );
+    }
+    if !ends_part(input) {
+        return fail(
+            input,
+            format!("unexpected `{}` after `rollback`", next_char(input)),
+        );
+    }
+    let (rest, request) = request(input, Extras::Refuse(ROLLBACK))?;
+    Ok((
+        rest,
+        Command::Rollback {
             app: request.app,
             environment: request.environment,
         },
@@ -394,7 +465,8 @@ fn noop(input: &str) -> Res<'_, Command> {
 }
 
 /// `[app[/ref]] [to|in|on env[/host,...]] [| key=value ...]`; with
-/// [`Extras::Refuse`], only `[app] [to|in|on env]`.
+/// [`Extras::Refuse`], only `[app] [to|in|on env]`, each refused part
+/// named where it starts.
 fn request(input: &str, extras: Extras) -> Res<'_, DeployRequest> {
     let mut request = DeployRequest::default();
     let (rest, _) = ws0(input)?;
@@ -424,11 +496,11 @@ fn request(input: &str, extras: Extras) -> Res<'_, DeployRequest> {
         let (after, _) = ws0(after)?;
         let preposition = format!("`{}`", word.to_ascii_lowercase());
         let (rest, environment) = name(after, "an environment name", Some(&preposition), &['/'])?;
-        if extras == Extras::Refuse && rest.starts_with('/') {
-            return fail(
-                rest,
-                "`deploy:cancel` takes no hosts: it stops the whole deployment",
-            );
+        if let Extras::Refuse(command) = extras
+            && rest.starts_with('/')
+        {
+            let app = request.app.as_deref().unwrap_or("app");
+            return fail(rest, refusal(command, Refused::Hosts, app));
         }
         let (rest, hosts) = hosts(rest)?;
         request.environment = Some(environment);
@@ -437,15 +509,15 @@ fn request(input: &str, extras: Extras) -> Res<'_, DeployRequest> {
     };
     let (rest, _) = ws0(rest)?;
     let (rest, params) = match rest.strip_prefix('|') {
-        Some(_) if extras == Extras::Refuse => {
-            return fail(
-                rest,
-                "`deploy:cancel` takes no parameters: it runs no deploy script",
-            );
-        }
-        Some(after) => params(after)?,
+        Some(after) => match extras {
+            Extras::Read => params(after)?,
+            Extras::Refuse(command) => {
+                let app = request.app.as_deref().unwrap_or("app");
+                return fail(rest, refusal(command, Refused::Params, app));
+            }
+        },
         None if rest.is_empty() => (rest, Vec::new()),
-        None if extras == Extras::Refuse => {
+        None if matches!(extras, Extras::Refuse(_)) => {
             return fail(rest, format!("unexpected `{}`", excerpt(first_word(rest))));
         }
         None => {
@@ -469,11 +541,8 @@ fn app_and_ref(input: &str, extras: Extras) -> Res<'_, (String, Option<String>)>
     let Some(after) = rest.strip_prefix('/') else {
         return Ok((rest, (app, None)));
     };
-    if extras == Extras::Refuse {
-        return fail(
-            rest,
-            "`deploy:cancel` takes no ref: it stops what is running",
-        );
+    if let Extras::Refuse(command) = extras {
+        return fail(rest, refusal(command, Refused::Ref, &app));
     }
     let (rest, git_ref) = take_till(char::is_whitespace).parse(after)?;
     if git_ref.is_empty() {

@@ -51,6 +51,17 @@ pub enum Command {
         /// `None` means the app's default environment, as for `deploy`.
         environment: Option<String>,
     },
+    /// `rollback [app] [to|in|on env]`: deploy again, as a normal
+    /// deployment, the commit of the last successful deployment before
+    /// the one live in env. It takes no ref, hosts, parameters, task or
+    /// `!`.
+    Rollback {
+        /// `None` in the short form (`.rollback in staging`), as for
+        /// [`DeployRequest::app`].
+        app: Option<String>,
+        /// `None` means the app's default environment, as for `deploy`.
+        environment: Option<String>,
+    },
     /// `where can I deploy app[?]`
     WhereCanIDeploy { app: String },
     /// `deploys app [in|to|on env]`

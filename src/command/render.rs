@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::grammar::{CANCEL, DEFAULT_TASK, reason_reads_bare};
+use super::grammar::{CANCEL, DEFAULT_TASK, ROLLBACK, reason_reads_bare};
 use super::{Command, DeployRequest, duration};
 
 /// Prints `command` in canonical form: lower-case keywords, `to` before
@@ -37,15 +37,13 @@ pub fn render(command: &Command) -> String {
             render_request(&mut text, request);
             text
         }
-        Command::Cancel { app, environment } => {
-            let mut text = format!("{DEFAULT_TASK}:{CANCEL}");
-            if let Some(app) = app {
-                let _ = write!(text, " {app}");
-            }
-            if let Some(environment) = environment {
-                let _ = write!(text, " in {environment}");
-            }
-            text
+        Command::Cancel { app, environment } => render_app_and_environment(
+            format!("{DEFAULT_TASK}:{CANCEL}"),
+            app.as_deref(),
+            environment.as_deref(),
+        ),
+        Command::Rollback { app, environment } => {
+            render_app_and_environment(ROLLBACK.to_owned(), app.as_deref(), environment.as_deref())
         }
         Command::WhereCanIDeploy { app } => format!("where can I deploy {app}"),
         Command::Deploys { app, environment } => match environment {
@@ -95,6 +93,21 @@ pub fn render(command: &Command) -> String {
         },
         Command::WhoAmI => "whoami".to_owned(),
     }
+}
+
+/// `keyword [app] [in env]`, for the commands that take only those.
+fn render_app_and_environment(
+    mut text: String,
+    app: Option<&str>,
+    environment: Option<&str>,
+) -> String {
+    if let Some(app) = app {
+        let _ = write!(text, " {app}");
+    }
+    if let Some(environment) = environment {
+        let _ = write!(text, " in {environment}");
+    }
+    text
 }
 
 /// ` --global`, or ` env for app` as far as they are given; whether an

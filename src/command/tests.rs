@@ -403,6 +403,121 @@ fn deploy_cancel_refuses_what_it_has_no_use_for() {
     );
 }
 
+fn rollback(app: Option<&str>, environment: Option<&str>) -> Command {
+    Command::Rollback {
+        app: app.map(str::to_owned),
+        environment: environment.map(str::to_owned),
+    }
+}
+
+#[test]
+fn rollback_takes_an_app_and_an_environment() {
+    for (text, expected) in [
+        (
+            "rollback api in production",
+            rollback(Some("api"), Some("production")),
+        ),
+        ("rollback api", rollback(Some("api"), None)),
+        ("rollback in staging", rollback(None, Some("staging"))),
+        ("rollback", rollback(None, None)),
+        (".ROLLBACK Api TO Qa", rollback(Some("api"), Some("qa"))),
+        (
+            "@hoist: rollback  api\ton  staging ",
+            rollback(Some("api"), Some("staging")),
+        ),
+        // A plain word is the app, as for `deploy`.
+        ("rollback staging", rollback(Some("staging"), None)),
+        ("rollback tokyo on eu", rollback(Some("tokyo"), Some("eu"))),
+    ] {
+        assert_eq!(parse(text), Ok(expected), "{text:?}");
+    }
+    for (command, text) in [
+        (
+            rollback(Some("api"), Some("production")),
+            "rollback api in production",
+        ),
+        (rollback(Some("api"), None), "rollback api"),
+        (rollback(None, Some("staging")), "rollback in staging"),
+        (rollback(None, None), "rollback"),
+    ] {
+        assert_eq!(super::render(&command), text);
+        assert_eq!(parse(text), Ok(command));
+    }
+    assert_eq!(
+        parse_comment(".rollback in staging\nit broke checkout"),
+        Some(Ok(rollback(None, Some("staging"))))
+    );
+    assert_eq!(parse_comment("/rollback"), Some(Ok(rollback(None, None))));
+    let near = parse_comment(".rolback api");
+    assert!(
+        matches!(&near, Some(Err(error)) if error.suggestion.as_deref() == Some("rollback")),
+        "{near:?}"
+    );
+}
+
+#[test]
+fn rollback_refuses_what_it_has_no_use_for() {
+    for (text, column, message) in [
+        (
+            "rollback api/main",
+            13,
+            "`rollback` goes back to the previous successful deployment: it takes no ref; \
+             to deploy a ref, use `deploy api/REF to env`",
+        ),
+        // The ref is refused before git's rules are applied to it.
+        ("rollback api/feature..x in qa", 13, "it takes no ref"),
+        ("rollback! api", 9, "`rollback` cannot be forced"),
+        ("rollback!", 9, "`rollback` cannot be forced"),
+        ("rollback:migrations api", 9, "`rollback` takes no task"),
+        ("rollback: api", 9, "`rollback` takes no task"),
+        (
+            "rollback api to staging/web1,web2",
+            24,
+            "`rollback` takes no hosts",
+        ),
+        (
+            "rollback api to staging | a=1",
+            25,
+            "`rollback` takes no parameters",
+        ),
+        ("rollback api|a=1", 13, "`rollback` takes no parameters"),
+        (".rollback | --now", 11, "`rollback` takes no parameters"),
+        (
+            "rollback api staging",
+            14,
+            "expected `to`, `in` or `on` after the app",
+        ),
+        (
+            "rollback api to",
+            16,
+            "expected an environment name after `to`",
+        ),
+        ("rollback api to staging now", 25, "unexpected `now`"),
+        ("rollback? api", 9, "unexpected `?` after `rollback`"),
+        ("rollback api? to x", 13, "unexpected `?` in an app name"),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains(message), "{text:?}: {error}");
+        assert_eq!(error.usage, super::usage("rollback"), "{text:?}: {error}");
+    }
+    assert_eq!(
+        super::usage("rollback"),
+        Some("rollback [app] [to|in|on env]")
+    );
+    // `deploy:cancel` keeps its own words.
+    assert!(
+        rejected("deploy:cancel api/main")
+            .message
+            .contains("it stops what is running")
+    );
+    assert!(
+        !rejected("rollback api to staging now")
+            .message
+            .contains("parameters")
+    );
+}
+
 #[test]
 fn help_takes_deploy_cancel_as_typed() {
     let topic = |topic: &str| Command::Help {

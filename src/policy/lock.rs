@@ -138,3 +138,20 @@ pub fn ago(now: Timestamp, then: Timestamp) -> String {
         _ => format!("{} days ago", secs / 86_400),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::ago;
+    use jiff::Timestamp;
+
+    #[test]
+    fn ages_read_naturally() {
+        let now = Timestamp::from_second(1_000_000).unwrap();
+        let at = |s: i64| Timestamp::from_second(1_000_000 - s).unwrap();
+        assert_eq!(ago(now, at(5)), "just now");
+        assert_eq!(ago(now, at(300)), "5 min ago");
+        assert_eq!(ago(now, at(7200)), "2 h ago");
+        assert_eq!(ago(now, at(3 * 86_400)), "3 days ago");
+        assert_eq!(ago(now, at(-50)), "just now");
+    }
+}

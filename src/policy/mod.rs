@@ -17,7 +17,7 @@ use serde::de::DeserializeSeed;
 
 pub use evaluate::{Decision, Facts, Request, Rule, evaluate};
 pub use freeze::{FreezeSpan, FreezeWindow, Moment};
-pub use lock::{Lock, LockKind, LockScope, utc_clock};
+pub use lock::{Lock, LockKind, LockScope, ago, utc_clock};
 pub use model::{AutoDeployOn, DeployConfig, Payload, RenderedTarget, Target};
 pub use template::{RenderError, Template, TemplateError, TemplateVars};
 

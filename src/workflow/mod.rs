@@ -13,6 +13,7 @@ mod cancel;
 mod deploy;
 mod locks;
 mod queries;
+mod rollback;
 mod target;
 
 use jiff::Timestamp;
@@ -176,6 +177,10 @@ impl Hoist {
                     .await
             }
             Command::Locks { app } => self.list_locks(app.as_deref()).await,
+            Command::Rollback { app, environment } => {
+                self.rollback(inbound, app.as_deref(), environment.as_deref())
+                    .await
+            }
         }
     }
 }

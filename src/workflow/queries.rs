@@ -5,6 +5,7 @@ use jiff::Timestamp;
 
 use crate::app::Hoist;
 use crate::forge::DeploymentFilter;
+use crate::policy::ago;
 
 use super::Outcome;
 use super::target::list_or_none;
@@ -87,33 +88,5 @@ impl Hoist {
                 lines.join("\n")
             ),
         )
-    }
-}
-
-/// "just now", "5 min ago", "3 h ago", "2 days ago".
-pub(crate) fn ago(now: Timestamp, then: Timestamp) -> String {
-    let seconds = now.as_second().saturating_sub(then.as_second()).max(0);
-    match seconds {
-        0..60 => "just now".into(),
-        60..3600 => format!("{} min ago", seconds / 60),
-        3600..86_400 => format!("{} h ago", seconds / 3600),
-        _ => format!("{} days ago", seconds / 86_400),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ago;
-    use jiff::Timestamp;
-
-    #[test]
-    fn ages_read_naturally() {
-        let now = Timestamp::from_second(1_000_000).unwrap();
-        let at = |s: i64| Timestamp::from_second(1_000_000 - s).unwrap();
-        assert_eq!(ago(now, at(5)), "just now");
-        assert_eq!(ago(now, at(300)), "5 min ago");
-        assert_eq!(ago(now, at(7200)), "2 h ago");
-        assert_eq!(ago(now, at(3 * 86_400)), "3 days ago");
-        assert_eq!(ago(now, at(-50)), "just now");
     }
 }
