@@ -14,6 +14,7 @@ use crate::forge::{DeploymentFilter, NewStatus};
 use crate::store::{AuditEntry, DeploymentKey, RunCancel};
 
 use super::Outcome;
+use super::target::named_app;
 
 impl Hoist {
     /// Cancels the deployment shown by card `card_key` for the person in
@@ -69,11 +70,9 @@ impl Hoist {
         app: Option<&str>,
         environment: Option<&str>,
     ) -> Outcome {
-        let Some(name) = app.or(inbound.implied.app.as_deref()) else {
-            return Outcome::new(
-                "invalid",
-                "Which app? Name it: `deploy:cancel app in env`.".to_owned(),
-            );
+        let name = match named_app(inbound, app, "deploy:cancel app in env") {
+            Ok(name) => name,
+            Err(outcome) => return outcome,
         };
         let app = match self.known_app(name) {
             Ok(app) => app,

@@ -14,6 +14,7 @@ use crate::policy::{Lock, LockKind, LockScope, utc_clock};
 use crate::store::TakeLock;
 
 use super::Outcome;
+use super::target::named_app;
 
 /// A lock command's words, as parsed.
 pub(super) struct LockRequest<'a> {
@@ -175,12 +176,7 @@ impl Hoist {
         if request.global {
             return Ok(LockScope::Global);
         }
-        let Some(app) = request.app.or(inbound.implied.app.as_deref()) else {
-            return Err(Outcome::new(
-                "invalid",
-                "Which app? Name it: `lock production for api`.".to_owned(),
-            ));
-        };
+        let app = named_app(inbound, request.app, "lock production for api")?;
         let rules = self.app_rules(app).await?;
         let environment = rules.environment_name(self, request.environment);
         let target = rules.target(&environment)?;

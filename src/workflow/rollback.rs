@@ -9,6 +9,7 @@ use crate::forge::{Deployment, DeploymentFilter};
 
 use super::Outcome;
 use super::deploy::REMOVE_TASK;
+use super::target::named_app;
 
 /// Deployments looked through for the live one and the one before it.
 const LOOKBACK: usize = 30;
@@ -20,11 +21,9 @@ impl Hoist {
         app: Option<&str>,
         environment: Option<&str>,
     ) -> Outcome {
-        let Some(name) = app.or(inbound.implied.app.as_deref()) else {
-            return Outcome::new(
-                "invalid",
-                "Which app? Name it: `rollback app in env`.".to_owned(),
-            );
+        let name = match named_app(inbound, app, "rollback app in env") {
+            Ok(name) => name,
+            Err(outcome) => return outcome,
         };
         let rules = match self.app_rules(name).await {
             Ok(rules) => rules,

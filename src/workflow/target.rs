@@ -63,6 +63,18 @@ impl Hoist {
     }
 }
 
+/// The app a command names, or the conversation's (a pull request's);
+/// without either, the reply asking for it, with `example` of the form.
+pub(super) fn named_app<'a>(
+    inbound: &'a crate::chat::Inbound,
+    typed: Option<&'a str>,
+    example: &str,
+) -> Result<&'a str, Outcome> {
+    typed
+        .or(inbound.implied.app.as_deref())
+        .ok_or_else(|| Outcome::new("invalid", format!("Which app? Name it: `{example}`.")))
+}
+
 impl Hoist {
     /// The app called `name` in hoist.toml, or a reply naming the nearest.
     pub(super) fn known_app(&self, name: &str) -> Result<&AppConfig, Outcome> {
