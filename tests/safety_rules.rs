@@ -78,6 +78,15 @@ async fn a_lock_stops_everyone_but_its_holder_until_it_is_released() {
     )
     .await;
     serving
+        .hoist_command_as(BOB, "where can I deploy api", "w-1")
+        .await;
+    let (answer, _) = said(&serving, "can be deployed to:").await;
+    assert!(
+        answer.contains("staging (locked by ada since ")
+            && answer.contains(": migrating the db), production."),
+        "{answer}"
+    );
+    serving
         .hoist_command_as(BOB, "deploy api to production", "d-bob-prod")
         .await;
     serving.slack.wait_for("deployment #1001 created").await;

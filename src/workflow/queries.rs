@@ -19,7 +19,39 @@ impl Hoist {
             Ok(rules) => rules,
             Err(outcome) => return outcome,
         };
-        let names = rules.rules.target_names();
+        let now = Timestamp::now();
+        let locks = match self.store.locks(now).await {
+            Ok(locks) => locks,
+            Err(error) => {
+                return Outcome::new("error", format!("I couldn't read the locks: {error:#}."));
+            }
+        };
+        // Each target with what stops it now: a lock (who, why), a freeze.
+        let names: Vec<String> = rules
+            .rules
+            .targets()
+            .iter()
+            .map(|target| {
+                let environment = target.name.to_ascii_lowercase();
+                let mut notes: Vec<String> = locks
+                    .iter()
+                    .filter(|lock| lock.scope.covers(&rules.name, &environment))
+                    .map(|lock| lock.describe(now))
+                    .collect();
+                notes.extend(target.freeze.iter().filter_map(|window| {
+                    let end = window.ends_after(now)?;
+                    Some(format!(
+                        "frozen until {}",
+                        end.strftime("%a %Y-%m-%d %H:%M %Z")
+                    ))
+                }));
+                match notes.is_empty() {
+                    true => target.name.clone(),
+                    false => format!("{} ({})", target.name, notes.join("; ")),
+                }
+            })
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
         let default = rules.environment_name(self, None);
         Outcome::new(
             "answered",
