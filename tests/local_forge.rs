@@ -400,3 +400,39 @@ async fn statuses_are_stored_and_sent_as_events() {
     );
     assert!(events.try_recv().is_err());
 }
+
+#[tokio::test]
+async fn a_ref_behind_the_default_branch_counts_the_commits_it_lacks() {
+    let repo = repo_with_branch();
+    let (forge, _events) = forge_for(&repo).await;
+    let v1 = forge.resolve_ref(&api(), "v1").await.expect("v1");
+    let feature = forge.resolve_ref(&api(), "feature").await.expect("feature");
+    // feature is one ahead of main: not behind.
+    assert_eq!(
+        forge
+            .behind_by(&api(), "main", &feature)
+            .await
+            .expect("compare"),
+        0
+    );
+    repo.write("README", "v2\n");
+    repo.commit("second");
+    repo.write("README", "v3\n");
+    repo.commit("third");
+    assert_eq!(
+        forge.behind_by(&api(), "main", &v1).await.expect("compare"),
+        2
+    );
+    assert_eq!(
+        forge
+            .behind_by(&api(), "main", &feature)
+            .await
+            .expect("compare"),
+        2
+    );
+    let error = forge
+        .behind_by(&api(), "no-such-branch", &v1)
+        .await
+        .expect_err("unknown base");
+    assert!(error.to_string().contains("compare"), "{error}");
+}

@@ -464,3 +464,37 @@ async fn rollback_redeploys_the_commit_live_before_the_current_one() {
     assert_eq!(sent[3]["ref"], OLD, "the earlier commit, by sha");
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_outdated_branch_is_refused_or_warned_about_as_the_target_says() {
+    const FEATURE: &str = "2222222222222222222222222222222222222222";
+    let mut serving = serve_rules(
+        "production:\n  required_contexts: []\n  outdated: refuse\nstaging:\n  required_contexts: []\n  outdated: warn\n",
+    )
+    .await;
+    serving.github.set_branch("acme/api", "feature-x", FEATURE);
+    serving.github.set_behind("acme/api", FEATURE, 3);
+    serving
+        .hoist_command("deploy api/feature-x to production", "d-prod")
+        .await;
+    said(
+        &serving,
+        "Not deployed: `feature-x` is 3 commits behind `main`, and production takes no outdated refs: merge `main` into it first.",
+    )
+    .await;
+    serving
+        .hoist_command("deploy api/feature-x to staging", "d-staging")
+        .await;
+    let (answer, _) = said(&serving, "deployment #1001 created").await;
+    assert!(
+        answer.ends_with("Warning: `feature-x` is 3 commits behind `main`."),
+        "{answer}"
+    );
+    // Brought up to date, it goes to production.
+    serving.github.set_behind("acme/api", FEATURE, 0);
+    serving
+        .hoist_command("deploy api/feature-x to production", "d-prod-2")
+        .await;
+    serving.slack.wait_for("deployment #1002 created").await;
+    serving.process.kill().await.unwrap();
+}

@@ -164,6 +164,10 @@ impl Forge for LocalForge {
             })
     }
 
+    async fn behind_by(&self, repo: &RepoName, base: &str, head: &Sha) -> Result<u64, ForgeError> {
+        git::behind_by(self.path(repo)?, base, head).await
+    }
+
     async fn commit_checks(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<Check>, ForgeError> {
         self.path(repo)?;
         self.store

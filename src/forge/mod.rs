@@ -40,6 +40,10 @@ pub trait Forge: Send + Sync + 'static {
     /// The commit's status contexts and check runs, one entry per name.
     async fn commit_checks(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<Check>, ForgeError>;
 
+    /// How many commits of branch `base` (a short name, `main`) `head`
+    /// lacks: 0 when it is up to date with it or ahead.
+    async fn behind_by(&self, repo: &RepoName, base: &str, head: &Sha) -> Result<u64, ForgeError>;
+
     /// Creates a deployment. Idempotent per `request.request_key`: calling
     /// it again with the same key returns the deployment made the first
     /// time instead of making a second one. A forge may skip looking for

@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 
 use super::lock::Lock;
-use super::model::Target;
+use super::model::{Outdated, Target};
 use crate::domain::Actor;
 
 /// What is asked.
@@ -34,6 +34,17 @@ pub struct Facts<'a> {
     /// The targets of the target's `after` where this commit has
     /// deployed successfully.
     pub proven_in: &'a [String],
+    /// How many commits of the default branch the ref lacks (`None`:
+    /// not asked, the target allows outdated refs).
+    pub behind: Option<Behind<'a>>,
+}
+
+/// A ref behind the default branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Behind<'a> {
+    pub git_ref: &'a str,
+    pub default_branch: &'a str,
+    pub commits: u64,
 }
 
 /// The rule that stopped a deployment.
@@ -47,6 +58,8 @@ pub enum Rule {
     Freeze,
     /// `after`: the commit has not succeeded where it must first.
     Order,
+    /// `outdated: refuse`: the ref lacks commits of the default branch.
+    Outdated,
 }
 
 impl Rule {
@@ -56,6 +69,7 @@ impl Rule {
             Self::Lock => "lock",
             Self::Freeze => "freeze",
             Self::Order => "order",
+            Self::Outdated => "outdated",
         }
     }
 }
@@ -94,6 +108,8 @@ impl Decision {
 /// 4. **Order**: a target with `after` takes a commit only once it has
 ///    deployed successfully to each of those targets; `!` does not skip
 ///    it.
+/// 5. **Outdated refs**: with `outdated: refuse`, a ref behind the default
+///    branch is refused; with `warn`, it goes with a warning.
 pub fn evaluate(
     request: &Request<'_>,
     actor: &Actor,
@@ -224,6 +240,29 @@ pub fn evaluate(
     if !target.after.is_empty() {
         reasons.push(format!("succeeded in {} first", target.after.join(", ")));
     }
+
+    if let Some(behind) = facts.behind.filter(|behind| behind.commits > 0) {
+        let lacks = format!(
+            "`{}` is {} commit{} behind `{}`",
+            behind.git_ref,
+            behind.commits,
+            if behind.commits == 1 { "" } else { "s" },
+            behind.default_branch
+        );
+        match target.outdated {
+            Outdated::Refuse => {
+                return Decision::Denied {
+                    rule: Rule::Outdated,
+                    reason: format!(
+                        "{lacks}, and {} takes no outdated refs: merge `{}` into it first.",
+                        request.environment, behind.default_branch
+                    ),
+                };
+            }
+            Outdated::Warn => reasons.push(format!("warning: {lacks}")),
+            Outdated::Allow => {}
+        }
+    }
     Decision::Allowed { reasons }
 }
 
@@ -263,7 +302,9 @@ production:
     - { from: \"Fri 16:00\", to: \"Mon 08:00\", timezone: Europe/Berlin, reason: weekend }
   freeze_override: [ada]
   after: [staging]
+  outdated: refuse
 staging:
+  outdated: warn
 ";
 
     fn target(name: &str) -> Target {
@@ -322,6 +363,8 @@ staging:
         locks: Vec<Lock>,
         /// Targets where the commit succeeded already.
         proven_in: Vec<String>,
+        /// Commits of `main` the ref lacks, when asked.
+        behind: Option<u64>,
         now: &'static str,
         /// `None`: allowed; else the rule and a piece of the reason.
         denied: Option<(Rule, &'static str)>,
@@ -341,6 +384,7 @@ staging:
             automatic: false,
             locks: Vec::new(),
             proven_in: vec!["staging".to_owned()],
+            behind: None,
             now: WEEKDAY,
             denied: None,
         };
@@ -494,6 +538,31 @@ staging:
                 proven_in: Vec::new(),
                 ..case("a target with no order", "staging", &eve)
             },
+            // Outdated refs.
+            Case {
+                behind: Some(3),
+                denied: Some((
+                    Rule::Outdated,
+                    "`feature-x` is 3 commits behind `main`, and production takes no outdated refs: merge `main` into it first.",
+                )),
+                ..case(
+                    "behind, where outdated refs are refused",
+                    "production",
+                    &ada,
+                )
+            },
+            Case {
+                behind: Some(0),
+                ..case(
+                    "up to date, where outdated refs are refused",
+                    "production",
+                    &ada,
+                )
+            },
+            Case {
+                behind: Some(1),
+                ..case("behind, where it is a warning", "staging", &eve)
+            },
         ];
         for case in cases {
             let request = Request {
@@ -505,6 +574,11 @@ staging:
             let facts = Facts {
                 locks: &case.locks,
                 proven_in: &case.proven_in,
+                behind: case.behind.map(|commits| Behind {
+                    git_ref: "feature-x",
+                    default_branch: "main",
+                    commits,
+                }),
             };
             let decision = evaluate(
                 &request,
@@ -539,6 +613,7 @@ staging:
         let facts = Facts {
             locks: &[],
             proven_in: &proven,
+            behind: None,
         };
         let allowed = evaluate(
             &request,

@@ -13,7 +13,7 @@ use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 
 use super::freeze::{self, FreezeWindow, Moment};
-use super::model::{AutoDeployOn, DeployConfig, Payload, Target};
+use super::model::{AutoDeployOn, DeployConfig, Outdated, Payload, Target};
 use super::template::Template;
 use crate::suggest;
 
@@ -34,9 +34,10 @@ enum Key {
     FreezeOverride,
     After,
     DeploymentLock,
+    Outdated,
 }
 
-const TARGET_KEYS: [(&str, Key); 14] = [
+const TARGET_KEYS: [(&str, Key); 15] = [
     ("environment", Key::Environment),
     ("description", Key::Description),
     ("task", Key::Task),
@@ -51,6 +52,7 @@ const TARGET_KEYS: [(&str, Key); 14] = [
     ("freeze_override", Key::FreezeOverride),
     ("after", Key::After),
     ("deployment_lock", Key::DeploymentLock),
+    ("outdated", Key::Outdated),
 ];
 
 fn key_names() -> impl Iterator<Item = &'static str> {
@@ -177,6 +179,7 @@ impl TargetSeed {
             freeze_override: Vec::new(),
             after: Vec::new(),
             deployment_lock: false,
+            outdated: Outdated::Allow,
         }
     }
 }
@@ -220,6 +223,7 @@ impl<'de> Visitor<'de> for TargetSeed {
                 Key::FreezeOverride => target.freeze_override = map.next_value_seed(LoginsSeed)?,
                 Key::After => target.after = map.next_value()?,
                 Key::DeploymentLock => target.deployment_lock = map.next_value()?,
+                Key::Outdated => target.outdated = map.next_value_seed(OutdatedSeed)?,
             }
         }
         Ok(target)
@@ -604,4 +608,27 @@ fn check_order(targets: &[Target]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+struct OutdatedSeed;
+
+str_seed!(OutdatedSeed => Outdated);
+
+impl Visitor<'_> for OutdatedSeed {
+    type Value = Outdated;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("`allow`, `warn` or `refuse`")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Outdated, E> {
+        match value {
+            "allow" => Ok(Outdated::Allow),
+            "warn" => Ok(Outdated::Warn),
+            "refuse" => Ok(Outdated::Refuse),
+            other => Err(E::custom(format!(
+                "`{other}` is not `allow`, `warn` or `refuse`"
+            ))),
+        }
+    }
 }

@@ -73,6 +73,21 @@ pub struct Target {
     /// Each deployment holds the environment's lock until it ends, so
     /// nobody else deploys there meanwhile.
     pub deployment_lock: bool,
+    /// What to do with a ref behind the default branch.
+    pub outdated: Outdated,
+}
+
+/// `outdated`: a ref that lacks commits of the default branch would
+/// undo them where it deploys (branch-deploy's "outdated branch").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Outdated {
+    /// Deploy it and say nothing (Deliverybot's behaviour).
+    #[default]
+    Allow,
+    /// Deploy it, and say how far behind it is.
+    Warn,
+    /// Refuse it until it is brought up to date.
+    Refuse,
 }
 
 /// When a target deploys by itself (acted on by the auto-deploy issue).

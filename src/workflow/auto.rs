@@ -462,6 +462,7 @@ impl Hoist {
             target,
             repo: &repo,
             sha,
+            git_ref: waiting.request.git_ref.as_deref().unwrap_or_default(),
             actor: &waiting.origin.actor,
             force: false,
             automatic: true,

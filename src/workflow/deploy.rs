@@ -18,6 +18,13 @@ use crate::store::{DeploymentKey, DeploymentRecord, TakeLock};
 
 use super::{Outcome, PendingChecks};
 
+/// What the rules let through, for the audit log and the answer.
+struct Judged {
+    audit: String,
+    /// Said beside the answer (`outdated: warn`).
+    warnings: Vec<String>,
+}
+
 /// A deployment as the safety rules see it.
 pub(super) struct Asked<'a> {
     pub app: &'a str,
@@ -27,6 +34,8 @@ pub(super) struct Asked<'a> {
     pub target: &'a crate::policy::Target,
     pub repo: &'a RepoName,
     pub sha: &'a Sha,
+    /// The ref as the request named it (or the default branch).
+    pub git_ref: &'a str,
     pub actor: &'a crate::domain::Actor,
     pub force: bool,
     pub automatic: bool,
@@ -125,6 +134,7 @@ impl Hoist {
             target,
             repo: &repo,
             sha: &sha,
+            git_ref: &git_ref,
             actor: &inbound.origin.actor,
             force: request.force,
             automatic: inbound.automatic,
@@ -134,7 +144,7 @@ impl Hoist {
             return self
                 .dry_run(&repo, &sha, &deployment, &what)
                 .await
-                .map(|outcome| outcome.judged(&policy));
+                .map(|outcome| outcome.judged(&policy.audit).warned(&policy.warnings));
         }
 
         match self
@@ -228,17 +238,25 @@ impl Hoist {
                 ),
             )
         }
-        .judged(&policy))
+        .judged(&policy.audit)
+        .warned(&policy.warnings))
     }
 
     /// The safety rules' verdict ([`policy::evaluate`]) on this deployment,
     /// for the audit log; `Err` is the refusal to answer with. An
     /// automatic deployment stopped by a lock or a freeze window waits.
-    async fn judge(&self, asked: &Asked<'_>, what: &str, dry_run: bool) -> Result<String, Outcome> {
+    async fn judge(&self, asked: &Asked<'_>, what: &str, dry_run: bool) -> Result<Judged, Outcome> {
         let decision = self.decide(asked).await.map_err(internal)?;
         let audit = decision.audit_text();
         match decision {
-            Decision::Allowed { .. } => Ok(audit),
+            Decision::Allowed { reasons } => Ok(Judged {
+                audit,
+                warnings: reasons
+                    .iter()
+                    .filter_map(|reason| reason.strip_prefix("warning: "))
+                    .map(str::to_owned)
+                    .collect(),
+            }),
             Decision::Denied { rule, reason }
                 if asked.automatic && !dry_run && matches!(rule, Rule::Lock | Rule::Freeze) =>
             {
@@ -340,6 +358,22 @@ impl Hoist {
         let now = Timestamp::now();
         let locks = self.store.locks(now).await?;
         let proven_in = self.proven_in(asked).await?;
+        let default_branch;
+        let behind = match asked.target.outdated {
+            policy::Outdated::Allow => None,
+            policy::Outdated::Warn | policy::Outdated::Refuse => {
+                default_branch = self.forge.default_branch(asked.repo).await?;
+                let commits = self
+                    .forge
+                    .behind_by(asked.repo, &default_branch, asked.sha)
+                    .await?;
+                Some(policy::Behind {
+                    git_ref: asked.git_ref,
+                    default_branch: &default_branch,
+                    commits,
+                })
+            }
+        };
         let environment = asked.target.name.to_ascii_lowercase();
         let request = policy::Request {
             app: asked.app,
@@ -350,6 +384,7 @@ impl Hoist {
         let facts = policy::Facts {
             locks: &locks,
             proven_in: &proven_in,
+            behind,
         };
         Ok(policy::evaluate(
             &request,

@@ -73,6 +73,15 @@ impl Outcome {
             ..self
         }
     }
+
+    /// With the rules' warnings after the answer.
+    fn warned(self, warnings: &[String]) -> Self {
+        if warnings.is_empty() {
+            return self;
+        }
+        let detail = format!("{} Warning: {}.", self.detail, warnings.join("; "));
+        Self { detail, ..self }
+    }
 }
 
 impl Hoist {

@@ -99,6 +99,8 @@ struct Repo {
     pulls: HashMap<u64, Pull>,
     /// lowercased login -> role as set (admin, maintain, write, ...)
     roles: HashMap<String, String>,
+    /// head sha -> how many commits of the default branch it lacks.
+    behind: HashMap<String, u64>,
 }
 
 struct Pull {
@@ -219,6 +221,16 @@ impl FakeGitHub {
         entry
             .branches
             .insert(default_branch.to_owned(), sha.to_owned());
+    }
+
+    /// `sha` lacks `commits` commits of the default branch (the compare API).
+    pub fn set_behind(&self, repo: &str, sha: &str, commits: u64) {
+        self.model()
+            .repos
+            .get_mut(repo)
+            .unwrap()
+            .behind
+            .insert(sha.to_owned(), commits);
     }
 
     pub fn set_default_branch(&self, repo: &str, branch: &str) {
@@ -881,6 +893,17 @@ fn repo_answer(
             }
         }
         (&Method::GET, ["commits", tail @ ..]) => commits_answer(repo, &accept, tail),
+        (&Method::GET, ["compare", spec]) => match spec.split_once("...") {
+            Some((base, head)) if base == repo.default_branch => {
+                let behind = repo.behind.get(head).copied().unwrap_or(0);
+                let status = if behind > 0 { "behind" } else { "identical" };
+                json_answer(
+                    StatusCode::OK,
+                    json!({"status": status, "ahead_by": 0, "behind_by": behind, "total_commits": 0}),
+                )
+            }
+            _ => message(StatusCode::NOT_FOUND, "Not Found"),
+        },
         (&Method::GET, ["deployments"]) => {
             let q = query(uri);
             let per_page: usize = q.get("per_page").and_then(|n| n.parse().ok()).unwrap_or(30);

@@ -285,6 +285,29 @@ impl Forge for GitHubForge {
         }
     }
 
+    async fn behind_by(&self, repo: &RepoName, base: &str, head: &Sha) -> Result<u64, ForgeError> {
+        #[derive(serde::Deserialize)]
+        struct Comparison {
+            behind_by: u64,
+        }
+        let base = utf8_percent_encode(base, PATH);
+        let answer = self
+            .client
+            .send(
+                repo,
+                &Call::get(format!("/repos/{repo}/compare/{base}...{head}")),
+            )
+            .await?;
+        if answer.status == StatusCode::NOT_FOUND {
+            return Err(ForgeError::NotFound {
+                what: format!("a comparison of {} with {base} in {repo}", head.short()),
+            });
+        }
+        expect_success(&answer)?;
+        let comparison: Comparison = answer.json("a comparison of two commits")?;
+        Ok(comparison.behind_by)
+    }
+
     async fn commit_checks(&self, repo: &RepoName, sha: &Sha) -> Result<Vec<Check>, ForgeError> {
         let answer = self
             .client

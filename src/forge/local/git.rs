@@ -76,6 +76,24 @@ pub(super) async fn head_branch(repo: &Path) -> Result<String, ForgeError> {
     Ok(stdout_line(&output))
 }
 
+/// How many commits of branch `base` are not in `head`.
+pub(super) async fn behind_by(repo: &Path, base: &str, head: &Sha) -> Result<u64, ForgeError> {
+    // `head..refs/heads/base`: a `Sha` is hex and the branch is read as a
+    // full ref name after --end-of-options, so neither can be an option.
+    let range = format!("{}..refs/heads/{base}", head.as_str());
+    let output = git(repo, ["rev-list", "--count", "--end-of-options", &range]).await?;
+    if !output.success {
+        return Err(failed(
+            repo,
+            &format!("compare {} with {base}", head.short()),
+            &output,
+        ));
+    }
+    stdout_line(&output)
+        .parse()
+        .map_err(|_| failed(repo, "count the commits behind", &output))
+}
+
 /// The object id `spec` names (`main^{commit}`, `main:path`), or `None`
 /// when it names nothing.
 async fn rev_parse(repo: &Path, spec: &str) -> Result<Option<String>, ForgeError> {
