@@ -498,3 +498,30 @@ async fn an_outdated_branch_is_refused_or_warned_about_as_the_target_says() {
     serving.slack.wait_for("deployment #1002 created").await;
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_default_branch_goes_through_a_freeze_where_it_is_the_rollback() {
+    let mut serving = serve_rules(&format!(
+        "{}  default_branch_rollback: true\n",
+        freeze_yml()
+    ))
+    .await;
+    serving.github.set_branch(
+        "acme/api",
+        "feature-x",
+        "2222222222222222222222222222222222222222",
+    );
+    serving
+        .hoist_command_as(BOB, "deploy api/feature-x to production", "d-feature")
+        .await;
+    said(&serving, "Not deployed: production is frozen until").await;
+    serving
+        .hoist_command_as(BOB, "deploy api to production", "d-main")
+        .await;
+    serving.slack.wait_for("deployment #1001 created").await;
+    assert_eq!(
+        created(&serving),
+        [("production".to_owned(), "main".to_owned())]
+    );
+    serving.process.kill().await.unwrap();
+}

@@ -37,6 +37,8 @@ pub struct Facts<'a> {
     /// How many commits of the default branch the ref lacks (`None`:
     /// not asked, the target allows outdated refs).
     pub behind: Option<Behind<'a>>,
+    /// The commit is the default branch's tip.
+    pub default_branch_tip: bool,
 }
 
 /// A ref behind the default branch.
@@ -110,6 +112,9 @@ impl Decision {
 ///    it.
 /// 5. **Outdated refs**: with `outdated: refuse`, a ref behind the default
 ///    branch is refused; with `warn`, it goes with a warning.
+///
+/// With `default_branch_rollback`, the default branch's tip passes 3 and
+/// 4: it is the known-good state to go back to.
 pub fn evaluate(
     request: &Request<'_>,
     actor: &Actor,
@@ -178,7 +183,13 @@ pub fn evaluate(
         _ => "locked by the requester".to_owned(),
     });
 
-    for window in &target.freeze {
+    // The stable branch, where the target allows it as a rollback.
+    let stable = target.default_branch_rollback && facts.default_branch_tip;
+    if stable && (!target.freeze.is_empty() || !target.after.is_empty()) {
+        reasons.push("the default branch, allowed as a rollback".to_owned());
+    }
+
+    for window in target.freeze.iter().filter(|_| !stable) {
         let Some(end) = window.ends_after(now) else {
             continue;
         };
@@ -219,6 +230,7 @@ pub fn evaluate(
     let missing: Vec<String> = target
         .after
         .iter()
+        .filter(|_| !stable)
         .filter(|before| {
             !facts
                 .proven_in
@@ -303,6 +315,7 @@ production:
   freeze_override: [ada]
   after: [staging]
   outdated: refuse
+  default_branch_rollback: true
 staging:
   outdated: warn
 ";
@@ -365,6 +378,8 @@ staging:
         proven_in: Vec<String>,
         /// Commits of `main` the ref lacks, when asked.
         behind: Option<u64>,
+        /// Deploying `main`'s tip.
+        stable: bool,
         now: &'static str,
         /// `None`: allowed; else the rule and a piece of the reason.
         denied: Option<(Rule, &'static str)>,
@@ -385,6 +400,7 @@ staging:
             locks: Vec::new(),
             proven_in: vec!["staging".to_owned()],
             behind: None,
+            stable: false,
             now: WEEKDAY,
             denied: None,
         };
@@ -563,6 +579,25 @@ staging:
                 behind: Some(1),
                 ..case("behind, where it is a warning", "staging", &eve)
             },
+            // The default branch as a rollback: through the freeze and the
+            // order, not through a lock or access.
+            Case {
+                now: WEEKEND,
+                proven_in: Vec::new(),
+                stable: true,
+                ..case("main in the freeze, never in staging", "production", &bob)
+            },
+            Case {
+                stable: true,
+                locks: vec![env_lock("production", &ada, None)],
+                denied: Some((Rule::Lock, "locked by ada")),
+                ..case("main into a lock", "production", &bob)
+            },
+            Case {
+                stable: true,
+                denied: Some((Rule::Access, "you are `eve`")),
+                ..case("main by one not allowed", "production", &eve)
+            },
         ];
         for case in cases {
             let request = Request {
@@ -579,6 +614,7 @@ staging:
                     default_branch: "main",
                     commits,
                 }),
+                default_branch_tip: case.stable,
             };
             let decision = evaluate(
                 &request,
@@ -614,6 +650,7 @@ staging:
             locks: &[],
             proven_in: &proven,
             behind: None,
+            default_branch_tip: false,
         };
         let allowed = evaluate(
             &request,

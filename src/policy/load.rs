@@ -35,9 +35,10 @@ enum Key {
     After,
     DeploymentLock,
     Outdated,
+    DefaultBranchRollback,
 }
 
-const TARGET_KEYS: [(&str, Key); 15] = [
+const TARGET_KEYS: [(&str, Key); 16] = [
     ("environment", Key::Environment),
     ("description", Key::Description),
     ("task", Key::Task),
@@ -53,6 +54,7 @@ const TARGET_KEYS: [(&str, Key); 15] = [
     ("after", Key::After),
     ("deployment_lock", Key::DeploymentLock),
     ("outdated", Key::Outdated),
+    ("default_branch_rollback", Key::DefaultBranchRollback),
 ];
 
 fn key_names() -> impl Iterator<Item = &'static str> {
@@ -180,6 +182,7 @@ impl TargetSeed {
             after: Vec::new(),
             deployment_lock: false,
             outdated: Outdated::Allow,
+            default_branch_rollback: false,
         }
     }
 }
@@ -224,6 +227,7 @@ impl<'de> Visitor<'de> for TargetSeed {
                 Key::After => target.after = map.next_value()?,
                 Key::DeploymentLock => target.deployment_lock = map.next_value()?,
                 Key::Outdated => target.outdated = map.next_value_seed(OutdatedSeed)?,
+                Key::DefaultBranchRollback => target.default_branch_rollback = map.next_value()?,
             }
         }
         Ok(target)

@@ -75,6 +75,10 @@ pub struct Target {
     pub deployment_lock: bool,
     /// What to do with a ref behind the default branch.
     pub outdated: Outdated,
+    /// Deploying the default branch is always allowed as a rollback:
+    /// it passes freeze windows and the order (branch-deploy's "the
+    /// stable branch"); who may deploy and locks still apply.
+    pub default_branch_rollback: bool,
 }
 
 /// `outdated`: a ref that lacks commits of the default branch would

@@ -342,7 +342,10 @@ fn after_names_other_targets_of_the_file() {
 fn outdated_is_allow_warn_or_refuse() {
     use crate::policy::Outdated;
     let config = load("deploy.yml", "production:\n  outdated: refuse\nstaging:\n").unwrap();
-    assert_eq!(config.target("production").unwrap().outdated, Outdated::Refuse);
+    assert_eq!(
+        config.target("production").unwrap().outdated,
+        Outdated::Refuse
+    );
     assert_eq!(config.target("staging").unwrap().outdated, Outdated::Allow);
     assert_eq!(
         problem("production:\n  outdated: sometimes\n"),

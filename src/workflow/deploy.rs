@@ -358,6 +358,13 @@ impl Hoist {
         let now = Timestamp::now();
         let locks = self.store.locks(now).await?;
         let proven_in = self.proven_in(asked).await?;
+        let default_branch_tip = match asked.target.default_branch_rollback {
+            false => false,
+            true => {
+                let branch = self.forge.default_branch(asked.repo).await?;
+                self.forge.resolve_ref(asked.repo, &branch).await? == *asked.sha
+            }
+        };
         let default_branch;
         let behind = match asked.target.outdated {
             policy::Outdated::Allow => None,
@@ -385,6 +392,7 @@ impl Hoist {
             locks: &locks,
             proven_in: &proven_in,
             behind,
+            default_branch_tip,
         };
         Ok(policy::evaluate(
             &request,
