@@ -70,6 +70,7 @@ pub async fn run() -> anyhow::Result<()> {
             &Check {
                 name: DEMO_CHECK.into(),
                 state: CheckState::Success,
+                url: None,
             },
         )
         .await?;

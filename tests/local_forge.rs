@@ -66,6 +66,7 @@ fn check(name: &str, state: CheckState) -> Check {
     Check {
         name: name.into(),
         state,
+        url: None,
     }
 }
 

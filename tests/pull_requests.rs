@@ -495,7 +495,9 @@ async fn an_auto_deploy_that_meets_pending_checks_deploys_when_they_pass() {
     serving.push_event("refs/heads/main", MAIN, "push-1").await;
     serving
         .slack
-        .wait_for("Waiting for ci/test pending, build pending before deploying api main (1111111) to staging")
+        .wait_for(&format!(
+            "Waiting for ci/test pending (https://ci.example.com/{MAIN}/ci/test), build pending (https://github.com/runs/build) before deploying api main (1111111) to staging"
+        ))
         .await;
     assert!(github.deployment_ids("acme/api").is_empty());
 

@@ -118,7 +118,8 @@ async fn githubs_refusals_become_short_clear_replies() {
         &[
             "Nothing was deployed: the forge is unavailable (GitHub answered 500); nothing was changed, try again shortly.",
             "I can't find `nope` in acme/api: no branch, tag or commit has that name.",
-            "Nothing was deployed: required checks are not passing: ci/build is failure.",
+            // GitHub's refusal names the check; hoist adds its page.
+            "Nothing was deployed: required checks are not passing: ci/build is failure (https://ci.example.com/1111111111111111111111111111111111111111/ci/build).",
         ],
     );
     assert!(setup.fake.deployment_requests("acme/api").is_empty());

@@ -662,6 +662,7 @@ async fn commit_checks_are_one_per_name_and_upserted() {
     let check = |name: &str, state| Check {
         name: name.into(),
         state,
+        url: None,
     };
     store
         .set_commit_check(&api, &sha('a'), &check("ci", CheckState::Pending))

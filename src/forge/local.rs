@@ -124,6 +124,7 @@ pub fn failing_checks(required: Option<&[String]>, checks: &[Check]) -> Vec<Chec
                     None => Some(Check {
                         name: name.clone(),
                         state: CheckState::Pending,
+                        url: None,
                     }),
                 },
             )

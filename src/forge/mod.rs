@@ -92,6 +92,10 @@ pub struct ConfigFile {
 pub struct Check {
     pub name: String,
     pub state: CheckState,
+    /// Where to read about it (a status's `target_url`, a check run's
+    /// page), when the forge gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -297,7 +301,10 @@ pub enum ForgeError {
 fn describe_checks(checks: &[Check]) -> String {
     checks
         .iter()
-        .map(|c| format!("{} is {}", c.name, c.state.as_str()))
+        .map(|c| match &c.url {
+            Some(url) => format!("{} is {} ({url})", c.name, c.state.as_str()),
+            None => format!("{} is {}", c.name, c.state.as_str()),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -177,6 +177,13 @@ impl Hoist {
             self.settle_deployment_lock(lock, created.as_ref().ok(), &repo)
                 .await;
         }
+        // GitHub's refusal names the checks; their pages are a look away.
+        let created = match created {
+            Err(ForgeError::ChecksFailed { checks }) => Err(ForgeError::ChecksFailed {
+                checks: self.with_links(&repo, &sha, checks).await,
+            }),
+            other => other,
+        };
         let created = created.map_err(|e| match e {
             // Nobody typed it, so nobody would type it again: it waits.
             ForgeError::ChecksFailed { checks }
@@ -350,6 +357,23 @@ impl Hoist {
                 "cannot settle a deployment lock; it ends by itself"
             );
         }
+    }
+
+    /// `checks` with the link of each the forge reports on `sha` (best
+    /// effort: without an answer, the names alone).
+    async fn with_links(&self, repo: &RepoName, sha: &Sha, mut checks: Vec<Check>) -> Vec<Check> {
+        if checks.iter().all(|check| check.url.is_some()) {
+            return checks;
+        }
+        if let Ok(reported) = self.forge.commit_checks(repo, sha).await {
+            for check in checks.iter_mut().filter(|check| check.url.is_none()) {
+                check.url = reported
+                    .iter()
+                    .find(|other| other.name == check.name)
+                    .and_then(|other| other.url.clone());
+            }
+        }
+        checks
     }
 
     /// [`policy::evaluate`] with the facts from the store and the forge,
@@ -595,6 +619,7 @@ fn blocking_checks(checks: &[Check], required: Option<&[String]>) -> Vec<Check> 
                 None => Some(Check {
                     name: name.clone(),
                     state: CheckState::Pending,
+                    url: None,
                 }),
             })
             .collect(),
@@ -604,7 +629,10 @@ fn blocking_checks(checks: &[Check], required: Option<&[String]>) -> Vec<Check> 
 fn describe(checks: &[Check]) -> String {
     checks
         .iter()
-        .map(|c| format!("{} {}", c.name, c.state.as_str()))
+        .map(|c| match &c.url {
+            Some(url) => format!("{} {} ({url})", c.name, c.state.as_str()),
+            None => format!("{} {}", c.name, c.state.as_str()),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -654,6 +682,7 @@ mod tests {
         Check {
             name: name.into(),
             state,
+            url: None,
         }
     }
 

@@ -1159,7 +1159,8 @@ fn commits_answer(repo: &Repo, accept: &str, tail: &[&str]) -> Response {
                 .get(&sha)
                 .into_iter()
                 .flatten()
-                .map(|(context, state)| json!({"context": context, "state": state, "description": null, "target_url": null}))
+                // CI links each status to its build.
+                .map(|(context, state)| json!({"context": context, "state": state, "description": null, "target_url": format!("https://ci.example.com/{sha}/{context}")}))
                 .collect();
             json_answer(
                 StatusCode::OK,
@@ -1172,7 +1173,7 @@ fn commits_answer(repo: &Repo, accept: &str, tail: &[&str]) -> Response {
                 .get(&sha)
                 .into_iter()
                 .flatten()
-                .map(|(name, status, conclusion)| json!({"name": name, "status": status, "conclusion": conclusion, "head_sha": sha}))
+                .map(|(name, status, conclusion)| json!({"name": name, "status": status, "conclusion": conclusion, "head_sha": sha, "details_url": null, "html_url": format!("https://github.com/runs/{name}")}))
                 .collect();
             json_answer(
                 StatusCode::OK,

@@ -324,6 +324,7 @@ impl Forge for GitHubForge {
             .map(|status| Check {
                 state: wire::status_state(&status.state),
                 name: status.context,
+                url: status.target_url.filter(|url| !url.is_empty()),
             })
             .collect();
         let path = format!("/repos/{repo}/commits/{sha}/check-runs?per_page={MAX_PAGE}");
@@ -341,6 +342,10 @@ impl Forge for GitHubForge {
                     None => checks.push(Check {
                         name: run.name,
                         state,
+                        url: run
+                            .details_url
+                            .or(run.html_url)
+                            .filter(|url| !url.is_empty()),
                     }),
                 }
             }

@@ -123,6 +123,8 @@ pub(super) struct CombinedStatus {
 pub(super) struct CommitStatus {
     pub context: String,
     pub state: String,
+    #[serde(default)]
+    pub target_url: Option<String>,
 }
 
 /// `GET /repos/{owner}/{repo}/commits/{ref}/check-runs`
@@ -137,6 +139,12 @@ pub(super) struct CheckRun {
     pub name: String,
     pub status: String,
     pub conclusion: Option<String>,
+    /// The page of the run on GitHub.
+    #[serde(default)]
+    pub html_url: Option<String>,
+    /// The integration's own page for it, when it gives one.
+    #[serde(default)]
+    pub details_url: Option<String>,
 }
 
 pub(super) fn status_state(state: &str) -> CheckState {
@@ -186,6 +194,7 @@ impl ErrorBody {
                 Some(Check {
                     name: context.get("context")?.as_str()?.to_owned(),
                     state: status_state(context.get("state")?.as_str()?),
+                    url: None,
                 })
             })
             .collect()
@@ -260,6 +269,8 @@ mod tests {
             name: "build".into(),
             status: status.into(),
             conclusion: conclusion.map(str::to_owned),
+            html_url: None,
+            details_url: None,
         };
         assert_eq!(run("in_progress", None).state(), CheckState::Pending);
         assert_eq!(

@@ -296,6 +296,7 @@ impl LocalForgeStore for SqliteStore {
                 Ok(Check {
                     state: parse_name(&row.state, "check state")?,
                     name: row.name,
+                    url: None,
                 })
             })
             .collect()
