@@ -525,3 +525,30 @@ async fn the_default_branch_goes_through_a_freeze_where_it_is_the_rollback() {
     );
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_target_may_need_a_repository_permission_of_whoever_deploys() {
+    let mut serving =
+        serve_rules("production:\n  required_contexts: []\n  min_permission: write\n").await;
+    serving.github.set_permission("acme/api", "ada-gh", "read");
+    serving
+        .hoist_command("deploy api to production", "d-read")
+        .await;
+    said(
+        &serving,
+        "Not deployed: Deploying to production needs write permission on the repository; you have read.",
+    )
+    .await;
+    serving
+        .hoist_command_as(BOB, "deploy api to production", "d-bob")
+        .await;
+    said(&serving, "and hoist knows no GitHub login for you").await;
+    serving
+        .github
+        .set_permission("acme/api", "ada-gh", "maintain");
+    serving
+        .hoist_command("deploy api to production", "d-write")
+        .await;
+    serving.slack.wait_for("deployment #1001 created").await;
+    serving.process.kill().await.unwrap();
+}

@@ -10,7 +10,7 @@
 use jiff::Timestamp;
 
 use super::lock::Lock;
-use super::model::{Outdated, Target};
+use super::model::{Outdated, RepoPermission, Target};
 use crate::domain::Actor;
 
 /// What is asked.
@@ -39,6 +39,9 @@ pub struct Facts<'a> {
     pub behind: Option<Behind<'a>>,
     /// The commit is the default branch's tip.
     pub default_branch_tip: bool,
+    /// The person's permission on the repository, where the forge has
+    /// one and they have a linked login (asked only for `min_permission`).
+    pub permission: Option<RepoPermission>,
 }
 
 /// A ref behind the default branch.
@@ -99,10 +102,11 @@ impl Decision {
 /// given `facts`, at `now`. The rules, in order (the first that denies
 /// is the answer):
 ///
-/// 1. **Access**: a target with `allowed_users` takes typed deployments
-///    only from those GitHub logins (a chat user with no linked login is
-///    not one of them). Auto-deploys are the repository's own rules and
-///    pass.
+/// 1. **Access**: a target with `min_permission` takes typed deployments
+///    only from people with at least that permission on the repository,
+///    and one with `allowed_users` only from those GitHub logins (a chat
+///    user with no linked login is neither). Auto-deploys are the
+///    repository's own rules and pass.
 /// 2. **Locks**: a lock on the environment (or a global one) held by
 ///    someone else stops it; an auto-deploy is stopped by every lock.
 /// 3. **Freeze windows**: inside one, only `deploy!` by a login in
@@ -126,6 +130,41 @@ pub fn evaluate(
     let login = actor.login.as_deref();
     let listed =
         |logins: &[String]| login.is_some_and(|l| logins.iter().any(|x| x.eq_ignore_ascii_case(l)));
+
+    if let Some(min) = target.min_permission.filter(|_| !request.automatic) {
+        match facts.permission {
+            Some(has) if has >= min => {
+                reasons.push(format!(
+                    "permission: {} (at least {})",
+                    has.name(),
+                    min.name()
+                ));
+            }
+            Some(has) => {
+                return Decision::Denied {
+                    rule: Rule::Access,
+                    reason: format!(
+                        "Deploying to {} needs {} permission on the repository; you have {}.",
+                        request.environment,
+                        min.name(),
+                        has.name()
+                    ),
+                };
+            }
+            None if login.is_none() => {
+                return Decision::Denied {
+                    rule: Rule::Access,
+                    reason: format!(
+                        "Deploying to {} needs {} permission on the repository, and hoist knows no GitHub login for you (`whoami` says how to link one).",
+                        request.environment,
+                        min.name()
+                    ),
+                };
+            }
+            // The forge has no permissions (the local forge).
+            None => reasons.push("permission: not known on this forge".to_owned()),
+        }
+    }
 
     match &target.allowed_users {
         Some(users) if !request.automatic && !listed(users) => {
@@ -316,6 +355,7 @@ production:
   after: [staging]
   outdated: refuse
   default_branch_rollback: true
+  min_permission: write
 staging:
   outdated: warn
 ";
@@ -380,6 +420,8 @@ staging:
         behind: Option<u64>,
         /// Deploying `main`'s tip.
         stable: bool,
+        /// The person's permission on the repository.
+        permission: Option<RepoPermission>,
         now: &'static str,
         /// `None`: allowed; else the rule and a piece of the reason.
         denied: Option<(Rule, &'static str)>,
@@ -401,6 +443,7 @@ staging:
             proven_in: vec!["staging".to_owned()],
             behind: None,
             stable: false,
+            permission: Some(RepoPermission::Write),
             now: WEEKDAY,
             denied: None,
         };
@@ -554,6 +597,35 @@ staging:
                 proven_in: Vec::new(),
                 ..case("a target with no order", "staging", &eve)
             },
+            // Permission.
+            Case {
+                permission: Some(RepoPermission::Read),
+                denied: Some((
+                    Rule::Access,
+                    "Deploying to production needs write permission on the repository; you have read.",
+                )),
+                ..case("an allowed user who can only read", "production", &bob)
+            },
+            Case {
+                permission: None,
+                denied: Some((
+                    Rule::Access,
+                    "needs write permission on the repository, and hoist knows no GitHub login",
+                )),
+                ..case(
+                    "no login where a permission is needed",
+                    "production",
+                    &nameless,
+                )
+            },
+            Case {
+                permission: None,
+                ..case("a forge without permissions", "production", &bob)
+            },
+            Case {
+                permission: Some(RepoPermission::None),
+                ..case("permission is not asked of an open target", "staging", &eve)
+            },
             // Outdated refs.
             Case {
                 behind: Some(3),
@@ -615,6 +687,7 @@ staging:
                     commits,
                 }),
                 default_branch_tip: case.stable,
+                permission: case.permission,
             };
             let decision = evaluate(
                 &request,
@@ -651,6 +724,7 @@ staging:
             proven_in: &proven,
             behind: None,
             default_branch_tip: false,
+            permission: Some(RepoPermission::Admin),
         };
         let allowed = evaluate(
             &request,
@@ -661,7 +735,7 @@ staging:
         );
         assert_eq!(
             allowed.audit_text(),
-            "policy: allowed (access: ada is allowed; no lock; forced through the freeze Fri 16:00 - Mon 08:00 Europe/Berlin; succeeded in staging first)"
+            "policy: allowed (permission: admin (at least write); access: ada is allowed; no lock; forced through the freeze Fri 16:00 - Mon 08:00 Europe/Berlin; succeeded in staging first)"
         );
     }
 }

@@ -13,7 +13,7 @@ use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 
 use super::freeze::{self, FreezeWindow, Moment};
-use super::model::{AutoDeployOn, DeployConfig, Outdated, Payload, Target};
+use super::model::{AutoDeployOn, DeployConfig, Outdated, Payload, RepoPermission, Target};
 use super::template::Template;
 use crate::suggest;
 
@@ -36,9 +36,10 @@ enum Key {
     DeploymentLock,
     Outdated,
     DefaultBranchRollback,
+    MinPermission,
 }
 
-const TARGET_KEYS: [(&str, Key); 16] = [
+const TARGET_KEYS: [(&str, Key); 17] = [
     ("environment", Key::Environment),
     ("description", Key::Description),
     ("task", Key::Task),
@@ -55,6 +56,7 @@ const TARGET_KEYS: [(&str, Key); 16] = [
     ("deployment_lock", Key::DeploymentLock),
     ("outdated", Key::Outdated),
     ("default_branch_rollback", Key::DefaultBranchRollback),
+    ("min_permission", Key::MinPermission),
 ];
 
 fn key_names() -> impl Iterator<Item = &'static str> {
@@ -183,6 +185,7 @@ impl TargetSeed {
             deployment_lock: false,
             outdated: Outdated::Allow,
             default_branch_rollback: false,
+            min_permission: None,
         }
     }
 }
@@ -228,6 +231,9 @@ impl<'de> Visitor<'de> for TargetSeed {
                 Key::DeploymentLock => target.deployment_lock = map.next_value()?,
                 Key::Outdated => target.outdated = map.next_value_seed(OutdatedSeed)?,
                 Key::DefaultBranchRollback => target.default_branch_rollback = map.next_value()?,
+                Key::MinPermission => {
+                    target.min_permission = Some(map.next_value_seed(PermissionSeed)?);
+                }
             }
         }
         Ok(target)
@@ -632,6 +638,29 @@ impl Visitor<'_> for OutdatedSeed {
             "refuse" => Ok(Outdated::Refuse),
             other => Err(E::custom(format!(
                 "`{other}` is not `allow`, `warn` or `refuse`"
+            ))),
+        }
+    }
+}
+
+struct PermissionSeed;
+
+str_seed!(PermissionSeed => RepoPermission);
+
+impl Visitor<'_> for PermissionSeed {
+    type Value = RepoPermission;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("`read`, `write` or `admin`")
+    }
+
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<RepoPermission, E> {
+        match value {
+            "read" => Ok(RepoPermission::Read),
+            "write" | "maintain" => Ok(RepoPermission::Write),
+            "admin" => Ok(RepoPermission::Admin),
+            other => Err(E::custom(format!(
+                "`{other}` is not `read`, `write` or `admin`"
             ))),
         }
     }

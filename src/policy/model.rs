@@ -79,6 +79,30 @@ pub struct Target {
     /// it passes freeze windows and the order (branch-deploy's "the
     /// stable branch"); who may deploy and locks still apply.
     pub default_branch_rollback: bool,
+    /// The least repository permission a person needs to deploy here by
+    /// command (checked on GitHub through their linked login).
+    pub min_permission: Option<RepoPermission>,
+}
+
+/// A person's permission on a repository, lowest first (GitHub's
+/// `maintain` counts as write, `triage` as read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RepoPermission {
+    None,
+    Read,
+    Write,
+    Admin,
+}
+
+impl RepoPermission {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
 }
 
 /// `outdated`: a ref that lacks commits of the default branch would

@@ -352,3 +352,17 @@ fn outdated_is_allow_warn_or_refuse() {
         "deploy.yml:2:13: production.outdated: `sometimes` is not `allow`, `warn` or `refuse`"
     );
 }
+
+#[test]
+fn min_permission_is_read_write_or_admin() {
+    use crate::policy::RepoPermission;
+    let config = load("deploy.yml", "production:\n  min_permission: maintain\n").unwrap();
+    assert_eq!(
+        config.target("production").unwrap().min_permission,
+        Some(RepoPermission::Write)
+    );
+    assert_eq!(
+        problem("production:\n  min_permission: owner\n"),
+        "deploy.yml:2:19: production.min_permission: `owner` is not `read`, `write` or `admin`"
+    );
+}

@@ -359,6 +359,32 @@ impl Hoist {
         }
     }
 
+    /// The person's permission on the repository, asked of GitHub only
+    /// where the target needs one and they have a linked login.
+    async fn permission(
+        &self,
+        asked: &Asked<'_>,
+    ) -> anyhow::Result<Option<policy::RepoPermission>> {
+        let (Some(_), Some(github), Some(login), false) = (
+            asked.target.min_permission,
+            &self.github,
+            asked.actor.login.as_deref(),
+            asked.automatic,
+        ) else {
+            return Ok(None);
+        };
+        use crate::forge::github::Permission;
+        let permission = github.permission(asked.repo, login).await.map_err(|e| {
+            anyhow::anyhow!("cannot read {login}'s permission on {}: {e}", asked.repo)
+        })?;
+        Ok(Some(match permission {
+            Permission::None => policy::RepoPermission::None,
+            Permission::Read => policy::RepoPermission::Read,
+            Permission::Write => policy::RepoPermission::Write,
+            Permission::Admin => policy::RepoPermission::Admin,
+        }))
+    }
+
     /// `checks` with the link of each the forge reports on `sha` (best
     /// effort: without an answer, the names alone).
     async fn with_links(&self, repo: &RepoName, sha: &Sha, mut checks: Vec<Check>) -> Vec<Check> {
@@ -382,6 +408,7 @@ impl Hoist {
         let now = Timestamp::now();
         let locks = self.store.locks(now).await?;
         let proven_in = self.proven_in(asked).await?;
+        let permission = self.permission(asked).await?;
         let default_branch_tip = match asked.target.default_branch_rollback {
             false => false,
             true => {
@@ -417,6 +444,7 @@ impl Hoist {
             proven_in: &proven_in,
             behind,
             default_branch_tip,
+            permission,
         };
         Ok(policy::evaluate(
             &request,
