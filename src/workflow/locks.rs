@@ -225,7 +225,10 @@ impl Hoist {
         }
         let now = Timestamp::now();
         for lock in self.store.locks(now).await? {
-            if lock.origin.platform != origin.platform
+            // A deployment's own lock goes with the deployment, not the
+            // pull request.
+            if lock.kind != LockKind::Sticky
+                || lock.origin.platform != origin.platform
                 || lock.origin.conversation != origin.conversation
             {
                 continue;
