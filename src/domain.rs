@@ -273,3 +273,34 @@ pub struct Origin {
     pub message: Option<String>,
     pub actor: Actor,
 }
+
+/// A person's permission on a repository, lowest first. GitHub folds its
+/// finer roles in (`maintain` is write, `triage` is read).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Permission {
+    None,
+    Read,
+    Write,
+    Admin,
+}
+
+impl Permission {
+    /// GitHub's word for it (`maintain`, `triage` folded in).
+    pub fn parse(text: &str) -> Self {
+        match text {
+            "admin" => Self::Admin,
+            "write" | "maintain" => Self::Write,
+            "read" | "triage" => Self::Read,
+            _ => Self::None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Admin => "admin",
+        }
+    }
+}

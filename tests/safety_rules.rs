@@ -552,3 +552,30 @@ async fn a_target_may_need_a_repository_permission_of_whoever_deploys() {
     serving.slack.wait_for("deployment #1001 created").await;
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn github_failing_while_the_rules_are_judged_is_said_as_github_failing() {
+    use axum::http::Method;
+    use fakes::github::Failure;
+    let mut serving =
+        serve_rules("production:\n  required_contexts: []\n  outdated: refuse\n").await;
+    // The compare fails, and its one retry.
+    for _ in 0..2 {
+        serving.github.fail_next(Failure::new(
+            Method::GET,
+            "/repos/acme/api/compare/",
+            502,
+            "{}",
+        ));
+    }
+    serving
+        .hoist_command("deploy api to production", "d-1")
+        .await;
+    said(
+        &serving,
+        "Nothing was deployed: the forge is unavailable (GitHub answered 502)",
+    )
+    .await;
+    assert!(created(&serving).is_empty());
+    serving.process.kill().await.unwrap();
+}

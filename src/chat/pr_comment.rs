@@ -17,9 +17,10 @@ use serde::Deserialize;
 use super::{ChatAdapter, DeliveryError, DeploymentCard, Inbound, Reaction, Reply};
 use crate::app::Hoist;
 use crate::command::{self, Command, DeployRequest, ParseError};
+use crate::domain::Permission;
 use crate::domain::{Actor, DeploymentState, Origin, Platform, RepoName};
 use crate::forge::ForgeError;
-use crate::forge::github::{GitHubForge, Permission};
+use crate::forge::github::GitHubForge;
 use crate::workflow::Outcome;
 
 /// The permission a commenter needs for any command.

@@ -10,8 +10,8 @@
 use jiff::Timestamp;
 
 use super::lock::Lock;
-use super::model::{Outdated, RepoPermission, Target};
-use crate::domain::Actor;
+use super::model::{Outdated, Target};
+use crate::domain::{Actor, Permission};
 
 /// What is asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct Facts<'a> {
     pub default_branch_tip: bool,
     /// The person's permission on the repository, where the forge has
     /// one and they have a linked login (asked only for `min_permission`).
-    pub permission: Option<RepoPermission>,
+    pub permission: Option<Permission>,
 }
 
 /// A ref behind the default branch.
@@ -136,8 +136,8 @@ pub fn evaluate(
             Some(has) if has >= min => {
                 reasons.push(format!(
                     "permission: {} (at least {})",
-                    has.name(),
-                    min.name()
+                    has.as_str(),
+                    min.as_str()
                 ));
             }
             Some(has) => {
@@ -146,8 +146,8 @@ pub fn evaluate(
                     reason: format!(
                         "Deploying to {} needs {} permission on the repository; you have {}.",
                         request.environment,
-                        min.name(),
-                        has.name()
+                        min.as_str(),
+                        has.as_str()
                     ),
                 };
             }
@@ -157,7 +157,7 @@ pub fn evaluate(
                     reason: format!(
                         "Deploying to {} needs {} permission on the repository, and hoist knows no GitHub login for you (`whoami` says how to link one).",
                         request.environment,
-                        min.name()
+                        min.as_str()
                     ),
                 };
             }
@@ -421,7 +421,7 @@ staging:
         /// Deploying `main`'s tip.
         stable: bool,
         /// The person's permission on the repository.
-        permission: Option<RepoPermission>,
+        permission: Option<Permission>,
         now: &'static str,
         /// `None`: allowed; else the rule and a piece of the reason.
         denied: Option<(Rule, &'static str)>,
@@ -443,7 +443,7 @@ staging:
             proven_in: vec!["staging".to_owned()],
             behind: None,
             stable: false,
-            permission: Some(RepoPermission::Write),
+            permission: Some(Permission::Write),
             now: WEEKDAY,
             denied: None,
         };
@@ -599,7 +599,7 @@ staging:
             },
             // Permission.
             Case {
-                permission: Some(RepoPermission::Read),
+                permission: Some(Permission::Read),
                 denied: Some((
                     Rule::Access,
                     "Deploying to production needs write permission on the repository; you have read.",
@@ -623,7 +623,7 @@ staging:
                 ..case("a forge without permissions", "production", &bob)
             },
             Case {
-                permission: Some(RepoPermission::None),
+                permission: Some(Permission::None),
                 ..case("permission is not asked of an open target", "staging", &eve)
             },
             // Outdated refs.
@@ -724,7 +724,7 @@ staging:
             proven_in: &proven,
             behind: None,
             default_branch_tip: false,
-            permission: Some(RepoPermission::Admin),
+            permission: Some(Permission::Admin),
         };
         let allowed = evaluate(
             &request,

@@ -13,8 +13,9 @@ use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 
 use super::freeze::{self, FreezeWindow, Moment};
-use super::model::{AutoDeployOn, DeployConfig, Outdated, Payload, RepoPermission, Target};
+use super::model::{AutoDeployOn, DeployConfig, Outdated, Payload, Target};
 use super::template::Template;
+use crate::domain::Permission;
 use crate::suggest;
 
 /// The settings a target may have.
@@ -645,20 +646,20 @@ impl Visitor<'_> for OutdatedSeed {
 
 struct PermissionSeed;
 
-str_seed!(PermissionSeed => RepoPermission);
+str_seed!(PermissionSeed => Permission);
 
 impl Visitor<'_> for PermissionSeed {
-    type Value = RepoPermission;
+    type Value = Permission;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("`read`, `write` or `admin`")
     }
 
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<RepoPermission, E> {
+    fn visit_str<E: de::Error>(self, value: &str) -> Result<Permission, E> {
         match value {
-            "read" => Ok(RepoPermission::Read),
-            "write" | "maintain" => Ok(RepoPermission::Write),
-            "admin" => Ok(RepoPermission::Admin),
+            "read" => Ok(Permission::Read),
+            "write" | "maintain" => Ok(Permission::Write),
+            "admin" => Ok(Permission::Admin),
             other => Err(E::custom(format!(
                 "`{other}` is not `read`, `write` or `admin`"
             ))),

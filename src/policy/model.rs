@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::freeze::FreezeWindow;
 use super::template::{RenderError, Template, TemplateVars};
+use crate::domain::Permission;
 
 /// A repository's deploy rules: its targets, in file order.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,28 +82,7 @@ pub struct Target {
     pub default_branch_rollback: bool,
     /// The least repository permission a person needs to deploy here by
     /// command (checked on GitHub through their linked login).
-    pub min_permission: Option<RepoPermission>,
-}
-
-/// A person's permission on a repository, lowest first (GitHub's
-/// `maintain` counts as write, `triage` as read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RepoPermission {
-    None,
-    Read,
-    Write,
-    Admin,
-}
-
-impl RepoPermission {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Admin => "admin",
-        }
-    }
+    pub min_permission: Option<Permission>,
 }
 
 /// `outdated`: a ref that lacks commits of the default branch would

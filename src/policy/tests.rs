@@ -355,11 +355,11 @@ fn outdated_is_allow_warn_or_refuse() {
 
 #[test]
 fn min_permission_is_read_write_or_admin() {
-    use crate::policy::RepoPermission;
+    use crate::domain::Permission;
     let config = load("deploy.yml", "production:\n  min_permission: maintain\n").unwrap();
     assert_eq!(
         config.target("production").unwrap().min_permission,
-        Some(RepoPermission::Write)
+        Some(Permission::Write)
     );
     assert_eq!(
         problem("production:\n  min_permission: owner\n"),

@@ -253,7 +253,14 @@ impl Hoist {
     /// for the audit log; `Err` is the refusal to answer with. An
     /// automatic deployment stopped by a lock or a freeze window waits.
     async fn judge(&self, asked: &Asked<'_>, what: &str, dry_run: bool) -> Result<Judged, Outcome> {
-        let decision = self.decide(asked).await.map_err(internal)?;
+        // GitHub failing is said as GitHub failing, not as hoist's fault.
+        let decision =
+            self.decide(asked)
+                .await
+                .map_err(|error| match error.downcast_ref::<ForgeError>() {
+                    Some(forge) => forge_refusal(forge),
+                    None => internal(error),
+                })?;
         let audit = decision.audit_text();
         match decision {
             Decision::Allowed { reasons } => Ok(Judged {
@@ -364,7 +371,7 @@ impl Hoist {
     async fn permission(
         &self,
         asked: &Asked<'_>,
-    ) -> anyhow::Result<Option<policy::RepoPermission>> {
+    ) -> anyhow::Result<Option<crate::domain::Permission>> {
         let (Some(_), Some(github), Some(login), false) = (
             asked.target.min_permission,
             &self.github,
@@ -373,16 +380,7 @@ impl Hoist {
         ) else {
             return Ok(None);
         };
-        use crate::forge::github::Permission;
-        let permission = github.permission(asked.repo, login).await.map_err(|e| {
-            anyhow::anyhow!("cannot read {login}'s permission on {}: {e}", asked.repo)
-        })?;
-        Ok(Some(match permission {
-            Permission::None => policy::RepoPermission::None,
-            Permission::Read => policy::RepoPermission::Read,
-            Permission::Write => policy::RepoPermission::Write,
-            Permission::Admin => policy::RepoPermission::Admin,
-        }))
+        Ok(Some(github.permission(asked.repo, login).await?))
     }
 
     /// `checks` with the link of each the forge reports on `sha` (best
@@ -409,28 +407,24 @@ impl Hoist {
         let locks = self.store.locks(now).await?;
         let proven_in = self.proven_in(asked).await?;
         let permission = self.permission(asked).await?;
-        let default_branch_tip = match asked.target.default_branch_rollback {
-            false => false,
-            true => {
-                let branch = self.forge.default_branch(asked.repo).await?;
-                self.forge.resolve_ref(asked.repo, &branch).await? == *asked.sha
-            }
+        // The default branch, read once, for the rules that compare with it.
+        let target = asked.target;
+        let outdated_matters = target.outdated != policy::Outdated::Allow;
+        let default_branch = match outdated_matters || target.default_branch_rollback {
+            true => Some(self.forge.default_branch(asked.repo).await?),
+            false => None,
         };
-        let default_branch;
-        let behind = match asked.target.outdated {
-            policy::Outdated::Allow => None,
-            policy::Outdated::Warn | policy::Outdated::Refuse => {
-                default_branch = self.forge.default_branch(asked.repo).await?;
-                let commits = self
-                    .forge
-                    .behind_by(asked.repo, &default_branch, asked.sha)
-                    .await?;
-                Some(policy::Behind {
-                    git_ref: asked.git_ref,
-                    default_branch: &default_branch,
-                    commits,
-                })
-            }
+        let default_branch_tip = match (&default_branch, target.default_branch_rollback) {
+            (Some(branch), true) => self.forge.resolve_ref(asked.repo, branch).await? == *asked.sha,
+            _ => false,
+        };
+        let behind = match (&default_branch, outdated_matters) {
+            (Some(branch), true) => Some(policy::Behind {
+                git_ref: asked.git_ref,
+                default_branch: branch,
+                commits: self.forge.behind_by(asked.repo, branch, asked.sha).await?,
+            }),
+            _ => None,
         };
         let environment = asked.target.name.to_ascii_lowercase();
         let request = policy::Request {
@@ -472,13 +466,7 @@ impl Hoist {
                 limit: 10,
                 ..DeploymentFilter::default()
             };
-            let deployments = self
-                .forge
-                .list_deployments(asked.repo, &filter)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!("cannot list the deployments to {environment}: {e}")
-                })?;
+            let deployments = self.forge.list_deployments(asked.repo, &filter).await?;
             if deployments.iter().any(|deployment| {
                 matches!(
                     deployment.state,

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::GitHubForge;
 use super::client::{Call, expect_success};
 use super::wire::bad_answer;
-use crate::domain::{RepoName, Sha};
+use crate::domain::{Permission, RepoName, Sha};
 use crate::forge::ForgeError;
 
 /// A pull request, as much as deploying it needs.
@@ -33,36 +33,6 @@ impl PullRequest {
     /// `base`.
     pub fn from_fork(&self, base: &RepoName) -> bool {
         self.head_repo.as_ref() != Some(base)
-    }
-}
-
-/// A person's permission on a repository, lowest first. GitHub folds its
-/// finer roles in (`maintain` is write, `triage` is read).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Permission {
-    None,
-    Read,
-    Write,
-    Admin,
-}
-
-impl Permission {
-    fn parse(text: &str) -> Self {
-        match text {
-            "admin" => Self::Admin,
-            "write" | "maintain" => Self::Write,
-            "read" | "triage" => Self::Read,
-            _ => Self::None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::None => "none",
-            Self::Read => "read",
-            Self::Write => "write",
-            Self::Admin => "admin",
-        }
     }
 }
 

@@ -10,7 +10,7 @@ mod issues;
 pub mod webhook;
 mod wire;
 
-pub use issues::{Permission, PullRequest};
+pub use issues::PullRequest;
 
 use std::collections::HashMap;
 use std::fmt;
