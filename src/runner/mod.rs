@@ -293,21 +293,19 @@ impl Runner {
                     .await?;
             }
         }
-        let Some(queued) = self
+        let queued = self
             .store
             .enqueue_run(&key, name, &lane, deployment, Timestamp::now())
-            .await?
-        else {
+            .await?;
+        if queued.is_none() {
             // Another delivery of it queued it meanwhile.
             return Ok(Accepted::AlreadyQueued);
-        };
+        }
         self.open.send_modify(|open| {
             open.insert(key.clone());
         });
         self.wakeup.notify_one();
-        Ok(Accepted::Queued {
-            ahead: queued.ahead,
-        })
+        Ok(Accepted::Queued { ahead })
     }
 
     fn key(&self, repo: &RepoName, deployment: &Deployment) -> DeploymentKey {

@@ -303,15 +303,6 @@ pub enum RunState {
     Done,
 }
 
-/// A job just queued: its id and how many of its lane are before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Enqueued {
-    pub id: i64,
-    /// Jobs queued or running in the same repository and environment
-    /// that go first; 0 means it starts as soon as a worker is free.
-    pub ahead: usize,
-}
-
 /// What asking a job to stop did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunCancel {
@@ -335,8 +326,9 @@ pub enum RunCancel {
 /// index), and a job whose worker died is found by its lapsed lease.
 #[async_trait]
 pub trait RunQueue: Send + Sync + 'static {
-    /// Queues a run of `deployment` in `lane`. `None` when this
-    /// deployment was queued before (a redelivered webhook).
+    /// Queues a run of `deployment` in `lane`; returns the job's id, or
+    /// `None` when this deployment was queued before (a redelivered
+    /// webhook).
     async fn enqueue_run(
         &self,
         key: &DeploymentKey,
@@ -344,9 +336,10 @@ pub trait RunQueue: Send + Sync + 'static {
         lane: &str,
         deployment: &Deployment,
         now: Timestamp,
-    ) -> StoreResult<Option<Enqueued>>;
+    ) -> StoreResult<Option<i64>>;
 
-    /// Jobs of `lane` queued or running.
+    /// Jobs of `lane` queued or running: those a job queued now waits
+    /// for.
     async fn lane_length(&self, lane: &str) -> StoreResult<usize>;
 
     /// Takes the oldest queued job whose lane has nothing running, for

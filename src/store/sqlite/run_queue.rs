@@ -6,7 +6,7 @@ use jiff::Timestamp;
 
 use super::{SqliteStore, millis, parse_name, parse_repo, repo_key};
 use crate::domain::DeploymentId;
-use crate::store::{DeploymentKey, Enqueued, RunCancel, RunJob, RunQueue, RunState, StoreResult};
+use crate::store::{DeploymentKey, RunCancel, RunJob, RunQueue, RunState, StoreResult};
 
 /// The columns [`JobRow`] reads.
 const JOB_COLUMNS: &str = "id, forge, repo, deployment_id, app, deployment";
@@ -46,7 +46,7 @@ impl RunQueue for SqliteStore {
         lane: &str,
         deployment: &crate::forge::Deployment,
         now: Timestamp,
-    ) -> StoreResult<Option<Enqueued>> {
+    ) -> StoreResult<Option<i64>> {
         let context = || {
             format!(
                 "cannot queue the run of deployment {} of {}",
@@ -68,21 +68,7 @@ impl RunQueue for SqliteStore {
         .fetch_optional(&self.writer)
         .await
         .with_context(context)?;
-        let Some(id) = id else {
-            return Ok(None);
-        };
-        let ahead: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM runner_jobs WHERE lane = ? AND state <> 'done' AND id < ?",
-        )
-        .bind(lane)
-        .bind(id)
-        .fetch_one(&self.writer)
-        .await
-        .with_context(context)?;
-        Ok(Some(Enqueued {
-            id,
-            ahead: usize::try_from(ahead).unwrap_or(0),
-        }))
+        Ok(id)
     }
 
     async fn lane_length(&self, lane: &str) -> StoreResult<usize> {
