@@ -72,22 +72,15 @@ async fn read(hoist: &Hoist, key: &DeploymentKey) -> anyhow::Result<(Vec<LogLine
     Ok((lines, running))
 }
 
-/// Queued or running in hoist's runner; for a deployment the runner never
-/// had, whether the forge shows it unfinished (unknown counts as
-/// finished: a page that refreshes for ever helps nobody).
+/// Queued or running in hoist's runner. Only the store is asked: anyone
+/// may fetch a log, and following one must not cost GitHub requests (a
+/// run the runner never had has no log to follow).
 async fn is_running(hoist: &Hoist, key: &DeploymentKey) -> anyhow::Result<bool> {
-    Ok(match hoist.store.run_state(key).await? {
-        Some(state) => state != RunState::Done,
-        None => hoist
-            .forge
-            .deployment_statuses(&key.repo, key.id)
-            .await
-            .is_ok_and(|statuses| {
-                statuses
-                    .last()
-                    .is_some_and(|(status, _)| !status.state.is_final())
-            }),
-    })
+    Ok(hoist
+        .store
+        .run_state(key)
+        .await?
+        .is_some_and(|state| state != RunState::Done))
 }
 
 /// Where a streamed log is.
