@@ -51,6 +51,18 @@ async fn demo_deploys_to_staging_through_success_with_piped_input() {
             "#1 ",
         ],
     );
+    // Listed at once: waiting (or running, or done) for some seconds.
+    let listed = run
+        .stdout
+        .lines()
+        .find(|line| line.starts_with("#1 "))
+        .unwrap();
+    assert!(
+        [", waiting ", ", running ", ", took "]
+            .iter()
+            .any(|timing| listed.contains(timing)),
+        "{listed}"
+    );
     assert_in_order(
         &run.stdout,
         &["Deployment #1 of demo", "in progress", "succeeded"],

@@ -7,11 +7,81 @@ use proptest::prelude::*;
 
 /// Pieces of the grammar, glued at random, reach deeper than random text.
 const TOKENS: &[&str] = &[
-    "deploy", "DEPLOY", "deploys", "noop", "cancel", "cancle", "where", "can", "I", "help", "to",
-    "in", "on", ":", "!", "/", " ", "  ", "\t", "\n", "|", "=", "\"", "\\", "--", ",", "@", "<@",
-    "<@!", ">", ".", "..", "@{", ".lock", "api", "staging", "x", "ü", "功", "\u{0}", "\u{7f}",
-    "\u{85}", "\u{a0}", "?", "-", "'", "lock", "unlock", "locks", "for", "--global", "--reason",
-    "2h", "90m", "1h30m", "30s", "31d", "90", "prod", "LOCK", "rollback", "ROLLBACK", "rolback",
+    "deploy",
+    "DEPLOY",
+    "deploys",
+    "noop",
+    "cancel",
+    "cancle",
+    "where",
+    "can",
+    "I",
+    "help",
+    "to",
+    "in",
+    "on",
+    ":",
+    "!",
+    "/",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "|",
+    "=",
+    "\"",
+    "\\",
+    "--",
+    ",",
+    "@",
+    "<@",
+    "<@!",
+    ">",
+    ".",
+    "..",
+    "@{",
+    ".lock",
+    "api",
+    "staging",
+    "x",
+    "ü",
+    "功",
+    "\u{0}",
+    "\u{7f}",
+    "\u{85}",
+    "\u{a0}",
+    "?",
+    "-",
+    "'",
+    "lock",
+    "unlock",
+    "locks",
+    "for",
+    "--global",
+    "--reason",
+    "2h",
+    "90m",
+    "1h30m",
+    "30s",
+    "31d",
+    "90",
+    "prod",
+    "LOCK",
+    "rollback",
+    "ROLLBACK",
+    "rolback",
+    "approve",
+    "APPROVE",
+    "aprove",
+    "reject",
+    "Reject",
+    "rejcet",
+    "#",
+    "#12",
+    "12",
+    "0",
+    "#0",
+    "18446744073709551616",
 ];
 
 fn token_soup() -> impl Strategy<Value = String> {
@@ -29,6 +99,9 @@ fn any_text() -> impl Strategy<Value = String> {
         token_soup().prop_map(|t| format!("lock {t}")),
         token_soup().prop_map(|t| format!("unlock{t}")),
         token_soup().prop_map(|t| format!("locks {t}")),
+        token_soup().prop_map(|t| format!("approve {t}")),
+        token_soup().prop_map(|t| format!("reject{t}")),
+        token_soup().prop_map(|t| format!("reject #12 {t}")),
     ]
 }
 
@@ -158,6 +231,38 @@ fn unlock() -> impl Strategy<Value = Command> {
     ]
 }
 
+/// A request number the grammar accepts: small ones, as hoist hands
+/// out, and any that fits.
+fn request_number() -> impl Strategy<Value = u64> {
+    prop_oneof![1u64..=100, 1u64..=u64::MAX]
+}
+
+/// A reject's reason: a lock's, or one that starts as a request number
+/// would.
+fn reject_reason() -> impl Strategy<Value = String> {
+    let start = proptest::sample::select(&["", "#12 ", "#", "7 ", "#x ", "0 "][..]);
+    (start, lock_reason()).prop_map(|(start, reason)| {
+        format!("{start}{reason}")
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .trim()
+            .to_owned()
+    })
+}
+
+fn approve() -> impl Strategy<Value = Command> {
+    proptest::option::of(request_number()).prop_map(|request| Command::Approve { request })
+}
+
+fn reject() -> impl Strategy<Value = Command> {
+    (
+        proptest::option::of(request_number()),
+        proptest::option::of(reject_reason()),
+    )
+        .prop_map(|(request, reason)| Command::Reject { request, reason })
+}
+
 fn git_ref() -> impl Strategy<Value = String> {
     "[-a-zA-Z0-9_./@{}|!=,\"'üß功✓]{1,24}"
         .prop_filter("git must accept it", |r| check_ref(r).is_ok())
@@ -230,6 +335,8 @@ fn command() -> impl Strategy<Value = Command> {
                     .is_none_or(|app| app != "for" && !app.starts_with("--"))
             })
             .prop_map(|app| Command::Locks { app }),
+        approve(),
+        reject(),
         proptest::option::of(topic).prop_map(|topic| Command::Help { topic }),
         Just(Command::WhoAmI),
     ]

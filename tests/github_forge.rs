@@ -548,6 +548,10 @@ async fn statuses_are_posted_shortened_and_listed_as_the_latest_state() {
         .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, Some(DeploymentState::Success));
+    // When the latest status was posted: GitHub's `created_at` of it.
+    let success_at: jiff::Timestamp = posted[1]["created_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(listed[0].status_at, Some(success_at));
+    assert!(listed[0].created_at <= success_at);
     let none = DeploymentFilter {
         environment: Some("production".into()),
         ..DeploymentFilter::default()
@@ -597,4 +601,142 @@ async fn fresh_rules_are_used_without_asking_again() {
         2,
         "the repository once, the file once"
     );
+}
+
+#[tokio::test]
+async fn a_deployment_without_statuses_has_no_status_time_and_a_later_one_its_own() {
+    let fake = github().await;
+    fake.set_status("acme/api", FEATURE, "ci/build", "success");
+    let forge = forge(&fake);
+    let made = forge
+        .create_deployment(&api(), &request("k"))
+        .await
+        .unwrap();
+    assert_eq!((made.state, made.status_at), (None, None));
+    let created: jiff::Timestamp = "2024-03-01T10:00:00Z".parse().unwrap();
+    let ended: jiff::Timestamp = "2024-03-01T10:02:10Z".parse().unwrap();
+    fake.set_created_at(made.id.0, created);
+    fake.add_status_at(made.id.0, "in_progress", "running", created);
+    fake.add_status_at(made.id.0, "failure", "exit 1", ended);
+    let listed = forge
+        .list_deployments(&api(), &DeploymentFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(listed[0].created_at, created);
+    assert_eq!(listed[0].state, Some(DeploymentState::Failure));
+    assert_eq!(listed[0].status_at, Some(ended), "the latest status's time");
+}
+
+#[tokio::test]
+async fn team_membership_is_true_only_for_an_active_member() {
+    let fake = github().await;
+    fake.set_team_members("acme/releasers", &["ada", "Grace"]);
+    fake.invite_to_team("acme/releasers", "linus");
+    let forge = forge(&fake);
+    let member = |team: &'static str, login: &'static str| {
+        let forge = &forge;
+        async move { forge.team_member(team, login).await }
+    };
+    assert_eq!(member("acme/releasers", "ada").await, Ok(true));
+    // GitHub's names are case-insensitive.
+    assert_eq!(member("ACME/Releasers", "grace").await, Ok(true));
+    assert_eq!(
+        member("acme/releasers", "bob").await,
+        Ok(false),
+        "not in it"
+    );
+    assert_eq!(
+        member("acme/releasers", "linus").await,
+        Ok(false),
+        "invited, not joined yet"
+    );
+    assert_eq!(
+        member("acme/nobody", "ada").await,
+        Ok(false),
+        "unknown team"
+    );
+    assert_eq!(member("other/releasers", "ada").await, Ok(false));
+    assert_eq!(
+        fake.count(Method::GET, "/orgs/acme/teams/releasers/memberships/ada"),
+        1
+    );
+    assert!(matches!(
+        member("releasers", "ada").await,
+        Err(ForgeError::Rejected { .. })
+    ));
+
+    // Asked again: revalidated with its ETag, still GitHub's answer.
+    assert_eq!(member("acme/releasers", "ada").await, Ok(true));
+    let asked: Vec<_> = fake
+        .seen()
+        .into_iter()
+        .filter(|s| s.path == "/orgs/acme/teams/releasers/memberships/ada")
+        .collect();
+    assert_eq!(asked.len(), 2);
+    assert!(asked[1].if_none_match.is_some());
+    assert_eq!(asked[1].status, 304);
+    // Removed from the team: the next answer says so.
+    fake.set_team_members("acme/releasers", &["grace"]);
+    assert_eq!(member("acme/releasers", "ada").await, Ok(false));
+}
+
+#[tokio::test]
+async fn team_membership_errors_map_like_any_other_call() {
+    let fake = github().await;
+    fake.set_team_members("acme/releasers", &["ada"]);
+    let forge = forge(&fake);
+    // A token without `members: read` (or `read:org`).
+    fake.fail_next(Failure::new(
+        Method::GET,
+        "/orgs/acme/teams/",
+        403,
+        r#"{"message": "Resource not accessible by personal access token"}"#,
+    ));
+    let error = forge
+        .team_member("acme/releasers", "ada")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, ForgeError::Unauthorized { .. }), "{error}");
+    assert!(
+        error.to_string().contains("Resource not accessible"),
+        "{error}"
+    );
+    // A server error on a GET is retried once.
+    fake.fail_next(Failure::new(Method::GET, "/orgs/acme/teams/", 502, "{}"));
+    assert_eq!(forge.team_member("acme/releasers", "ada").await, Ok(true));
+    for _ in 0..2 {
+        fake.fail_next(Failure::new(Method::GET, "/orgs/acme/teams/", 500, "{}"));
+    }
+    assert!(matches!(
+        forge.team_member("acme/releasers", "ada").await,
+        Err(ForgeError::Unavailable { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_github_app_reads_teams_through_the_organizations_installation() {
+    let fake = github().await;
+    fake.set_team_members("acme/releasers", &["ada"]);
+    fake.set_team_members("globex/ops", &["hank"]);
+    let forge = GitHubForge::new(fake.settings(FakeGitHub::app_auth())).unwrap();
+    // No repository of globex is known: its installation is looked up once.
+    assert_eq!(forge.team_member("globex/ops", "hank").await, Ok(true));
+    assert_eq!(forge.team_member("globex/ops", "ada").await, Ok(false));
+    assert_eq!(fake.count(Method::GET, "/orgs/globex/installation"), 1);
+    // A repository of acme already named the installation: no lookup.
+    forge
+        .use_installation(&api(), fakes::github::INSTALLATION_ID)
+        .await
+        .unwrap();
+    assert_eq!(forge.team_member("acme/releasers", "ada").await, Ok(true));
+    assert_eq!(fake.count(Method::GET, "/orgs/acme/installation"), 0);
+    // An organization the app is not installed on.
+    let error = forge.team_member("initech/ops", "ada").await.unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("installation of hoist's GitHub App on the organization initech"),
+        "{error}"
+    );
+    assert!(!format!("{:?}", fake.seen()).contains(TOKEN));
 }

@@ -233,6 +233,7 @@ async fn creating_a_deployment_is_idempotent_and_sends_one_event() {
     assert_eq!(made.environment, "staging");
     assert_eq!(made.payload["params"]["a"], "1");
     assert_eq!(made.state, None);
+    assert_eq!(made.status_at, None);
     assert_eq!(
         events.try_recv().expect("one event"),
         ForgeEvent::Deployment {
@@ -373,11 +374,13 @@ async fn statuses_are_stored_and_sent_as_events() {
             repo,
             deployment,
             status: sent,
-            ..
+            at,
         } => {
             assert_eq!(repo, api());
             assert_eq!(deployment.id, made.id);
             assert_eq!(deployment.state, Some(DeploymentState::InProgress));
+            assert_eq!(deployment.status_at, Some(at), "the status's own time");
+            assert!(at >= made.created_at);
             assert_eq!(sent, status);
         }
         other => panic!("expected a status event, got {other:?}"),
@@ -388,6 +391,12 @@ async fn statuses_are_stored_and_sent_as_events() {
         .expect("list");
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].state, Some(DeploymentState::InProgress));
+    let (_, in_progress_at) = forge
+        .deployment_statuses(&api(), made.id)
+        .await
+        .expect("statuses")[0]
+        .clone();
+    assert_eq!(listed[0].status_at, Some(in_progress_at));
 
     let error = forge
         .create_status(&api(), DeploymentId(999), &status)

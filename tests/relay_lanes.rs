@@ -117,7 +117,7 @@ async fn a_command_waiting_on_github_does_not_hold_up_the_next_command() {
     serving
         .github
         .set_branch("acme/api", "feature", harness::MAIN);
-    serving.github.set_latency(Duration::from_secs(2));
+    serving.github.set_latency(Duration::from_secs(1));
     assert_eq!(
         serving.slash("api/feature to staging", "n.1", 0).await.0,
         200

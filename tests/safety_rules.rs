@@ -8,6 +8,8 @@ mod fakes;
 mod harness;
 mod support;
 
+use axum::http::Method;
+use fakes::github::Failure;
 use harness::{MAIN, Serving, serve_with};
 use support::eventually;
 
@@ -357,7 +359,7 @@ async fn production_takes_a_commit_only_after_it_succeeded_in_staging() {
 #[tokio::test]
 async fn a_deployment_lock_is_held_while_the_deployment_runs_and_never_left_behind() {
     let mut serving = serve_rules(
-        "staging:\n  required_contexts: []\n  deployment_lock: true\nproduction:\n  required_contexts: [ci/test]\n  deployment_lock: true\n",
+        "staging:\n  required_contexts: []\n  deployment_lock: true\nproduction:\n  required_contexts: []\n  deployment_lock: true\n",
     )
     .await;
     serving
@@ -378,13 +380,19 @@ async fn a_deployment_lock_is_held_while_the_deployment_runs_and_never_left_behi
         .await;
     serving.slack.wait_for("deployment #1002 created").await;
 
-    // A deployment GitHub refuses (its check is not passing) leaves no lock.
+    // A deployment GitHub refuses (after the lock was taken) leaves no lock.
+    serving.github.fail_next(Failure::new(
+        Method::POST,
+        "/repos/acme/api/deployments",
+        409,
+        r#"{"message": "Conflict merging main into feature/x."}"#,
+    ));
     serving
         .hoist_command("deploy api to production", "d-prod")
         .await;
     said(
         &serving,
-        "Nothing was deployed: required checks are not passing",
+        "Nothing was deployed: the default branch cannot be merged",
     )
     .await;
     serving.hoist_command("locks", "ls").await;

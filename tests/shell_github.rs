@@ -118,13 +118,29 @@ async fn githubs_refusals_become_short_clear_replies() {
         &[
             "Nothing was deployed: the forge is unavailable (GitHub answered 500); nothing was changed, try again shortly.",
             "I can't find `nope` in acme/api: no branch, tag or commit has that name.",
-            // GitHub's refusal names the check; hoist adds its page.
-            "Nothing was deployed: required checks are not passing: ci/build is failure (https://ci.example.com/1111111111111111111111111111111111111111/ci/build).",
+            // hoist looks before asking GitHub, and names the check's page.
+            "Not deployed: these checks must pass first: ci/build failure (https://ci.example.com/1111111111111111111111111111111111111111/ci/build).",
         ],
     );
     assert!(setup.fake.deployment_requests("acme/api").is_empty());
 
-    // `!` forces past the failing check (and never auto-merges).
+    // `!` does not skip checks on production unless deploy.yml says so.
+    let run = setup.shell("deploy! api to production\n").await;
+    assert!(
+        run.stdout
+            .contains("these checks must pass first: ci/build failure")
+            && run
+                .stdout
+                .contains("`!` does not skip checks on production here."),
+        "{run:?}"
+    );
+    assert!(setup.fake.deployment_requests("acme/api").is_empty());
+    let forcible = RULES.replace("production:\n", "production:\n  force_skips_checks: true\n");
+    setup
+        .fake
+        .set_file("acme/api", "main", ".github/deploy.yml", &forcible);
+
+    // Where it may, `!` forces past the failing check (and never auto-merges).
     let run = setup.shell("deploy! api to production\n").await;
     assert!(run.stdout.contains("deployment #1001 created"), "{run:?}");
     assert!(
@@ -159,4 +175,58 @@ async fn a_rejected_token_is_reported_without_showing_it() {
         !run.stdout.contains(secret) && !run.stderr.contains(secret),
         "{run:?}"
     );
+}
+
+#[tokio::test]
+async fn deploys_says_how_long_each_deployment_took_or_has_taken() {
+    let setup = setup().await;
+    let fake = &setup.fake;
+    let now = jiff::Timestamp::now();
+    let ago = |secs: i64| now - jiff::SignedDuration::from_secs(secs);
+    // Made by another tool, with statuses posted at known times (an open
+    // one's time runs on while hoist starts: hours and days keep still).
+    let made = |created: i64, statuses: &[(&str, i64)]| {
+        let id = fake.add_deployment("acme/api", "main", "staging", serde_json::json!({}))["id"]
+            .as_i64()
+            .unwrap();
+        fake.set_created_at(id, ago(created));
+        for (state, at) in statuses {
+            fake.add_status_at(id, state, "", ago(*at));
+        }
+        id
+    };
+    let succeeded = made(7200, &[("in_progress", 7195), ("success", 7200 - 130)]);
+    let failed = made(600, &[("in_progress", 599), ("failure", 600 - 45)]);
+    let superseded = made(500, &[("success", 490), ("inactive", 10)]);
+    let running = made(
+        3 * 3600,
+        &[("queued", 3 * 3600), ("in_progress", 3 * 3600 - 5)],
+    );
+    let waiting = made(2 * 86_400 + 60, &[("queued", 2 * 86_400)]);
+    let untouched = made(5 * 3600, &[]);
+
+    let run = setup.shell("deploys api\n").await;
+    assert!(run.success, "{run:?}");
+    let line = |id: i64| {
+        run.stdout
+            .lines()
+            .find(|line| line.starts_with(&format!("#{id} ")))
+            .unwrap_or_else(|| panic!("no line for #{id}: {}", run.stdout))
+    };
+    let expect = [
+        (succeeded, "success", "2 h ago, took 2m 10s"),
+        (failed, "failure", "10 min ago, took 45s"),
+        (superseded, "inactive", "8 min ago"),
+        (running, "in_progress", "3 h ago, running 3h so far"),
+        (waiting, "queued", "2 days ago, waiting 2d"),
+        (untouched, "created", "5 h ago, waiting 5h"),
+    ];
+    for (id, state, tail) in expect {
+        let line = line(id);
+        assert!(
+            line.starts_with(&format!("#{id} {state} main (1111111) to staging by ")),
+            "{line}"
+        );
+        assert!(line.ends_with(&format!(", {tail}")), "{line}");
+    }
 }

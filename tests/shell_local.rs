@@ -12,6 +12,7 @@ staging:
   required_contexts: []
 production:
   required_contexts: [\"ci/build\"]
+  force_skips_checks: true
 ";
 
 const OK_SCRIPT: &str = "#!/bin/sh
@@ -105,6 +106,14 @@ async fn deploy_runs_through_success_and_is_listed() {
             &format!("main ({sha}) to staging by "),
         ],
     );
+    // Listed while it runs (or just after): how long it has taken so far.
+    let listed = deployment_line(&run.stdout, 1);
+    assert!(
+        [", waiting ", ", running ", ", took "]
+            .iter()
+            .any(|timing| listed.contains(timing)),
+        "{listed}"
+    );
     assert_in_order(
         &run.stdout,
         &[
@@ -114,6 +123,30 @@ async fn deploy_runs_through_success_and_is_listed() {
             "succeeded",
         ],
     );
+    // Listed again once it succeeded: how long it took, to its success.
+    let again = shell(&ws, "deploys web\n").await;
+    assert!(again.success, "{again:?}");
+    let listed = deployment_line(&again.stdout, 1);
+    assert!(
+        listed.starts_with(&format!("#1 success main ({sha}) to staging by ")),
+        "{listed}"
+    );
+    let took = listed
+        .rsplit_once(", took ")
+        .map(|(_, took)| took)
+        .unwrap_or_else(|| panic!("no duration: {listed}"));
+    assert!(
+        took.ends_with('s') && took[..took.len() - 1].parse::<u32>().is_ok(),
+        "seconds, for a script that returns at once: {listed}"
+    );
+}
+
+/// The `deploys` line of deployment `#id`.
+fn deployment_line(stdout: &str, id: u64) -> &str {
+    stdout
+        .lines()
+        .find(|line| line.starts_with(&format!("#{id} ")))
+        .unwrap_or_else(|| panic!("no line for #{id} in:\n{stdout}"))
 }
 
 #[tokio::test]
@@ -133,6 +166,16 @@ async fn a_failing_script_reports_failure_and_a_hanging_one_times_out() {
         "{}",
         run.stdout
     );
+    // How long each took: the hanging one at least its 1 s timeout.
+    let listed = shell(&ws, "deploys web\n").await;
+    assert!(listed.success, "{listed:?}");
+    let failed = deployment_line(&listed.stdout, 1);
+    assert!(failed.starts_with("#1 failure "), "{failed}");
+    assert!(failed.contains(", took "), "{failed}");
+    let timed_out = deployment_line(&listed.stdout, 2);
+    assert!(timed_out.starts_with("#2 error "), "{timed_out}");
+    assert!(timed_out.contains(", took "), "{timed_out}");
+    assert!(!timed_out.ends_with(", took 0s"), "{timed_out}");
 }
 
 #[tokio::test]
@@ -182,7 +225,7 @@ async fn required_checks_are_enforced_and_noop_explains_them() {
     );
     assert!(out.contains("Nothing was created."), "{out}");
     assert!(
-        out.contains("Nothing was deployed: required checks are not passing: ci/build"),
+        out.contains("Not deployed: these checks must pass first: ci/build pending."),
         "{out}"
     );
     assert!(out.contains("No deployments of web yet."), "{out}");
@@ -350,7 +393,7 @@ async fn locks_in_the_shell_and_the_audit_command_shows_each_decision() {
             "invalid   lock prodution for web",
             "unlocked  unlock staging for web",
             "deployed  deploy web to staging -> Deploying web main",
-            "[policy: allowed (access: open; locked by the requester; no freeze window)]",
+            "[policy: allowed (access: open; locked by the requester; no freeze window; no checks reported)]",
             "locked    lock staging for web testing the shell",
         ],
     );

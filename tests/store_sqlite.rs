@@ -874,6 +874,7 @@ fn run_deployment(id: i64, environment: &str) -> hoist::forge::Deployment {
         created_at: at(0),
         payload: json!({"hoist": {"app": "api"}}),
         state: None,
+        status_at: None,
         transient_environment: false,
         production_environment: false,
     }
@@ -1298,4 +1299,166 @@ async fn a_long_held_lock_is_reminded_once_a_period() {
         1,
         "and again a period later"
     );
+}
+
+fn approval_request(key: &str, conversation: &str) -> hoist::store::NewApproval {
+    hoist::store::NewApproval {
+        request_key: key.into(),
+        conversation: conversation.into(),
+        required: 2,
+        created_at: at(0),
+        expires_at: at(10_000),
+        body: json!({ "what": key }),
+    }
+}
+
+fn vote_by(login: &str, verdict: hoist::policy::Verdict, offset: i64) -> hoist::store::Vote {
+    let actor = Actor {
+        id: format!("U-{login}"),
+        name: login.into(),
+        login: Some(login.into()),
+    };
+    hoist::store::Vote {
+        voter: hoist::store::Vote::key(&actor),
+        name: login.into(),
+        verdict,
+        reason: None,
+        at: at(offset),
+    }
+}
+
+#[tokio::test]
+async fn an_approval_request_counts_each_person_once_and_decides_once() {
+    use hoist::policy::Verdict::{Approve, Reject};
+    use hoist::store::{ApprovalRequests, ApprovalState, VoteOutcome};
+    let store = memory().await;
+    let first = store
+        .ask_approval(&approval_request("r1", "slack:C1"))
+        .await
+        .expect("ask");
+    let again = store
+        .ask_approval(&approval_request("r1", "slack:C1"))
+        .await
+        .expect("ask");
+    assert_eq!(first, again, "one request, asked twice, is one");
+    let other = store
+        .ask_approval(&approval_request("r2", "slack:C2"))
+        .await
+        .expect("ask");
+    let here = store
+        .waiting_approvals(Some("slack:C1"), at(1))
+        .await
+        .expect("waiting");
+    assert_eq!(here.iter().map(|r| r.id).collect::<Vec<_>>(), [first]);
+
+    let counted = store
+        .vote(first, &vote_by("grace", Approve, 1), at(1))
+        .await;
+    assert!(matches!(counted, Ok(VoteOutcome::Counted(ref r)) if r.approvers() == ["grace"]));
+    // The same login again, from any platform: not counted twice.
+    let mut twice = vote_by("GRACE", Approve, 2);
+    twice.voter = hoist::store::Vote::key(&Actor {
+        id: "D77".into(),
+        name: "grace".into(),
+        login: Some("GRACE".into()),
+    });
+    assert!(matches!(
+        store.vote(first, &twice, at(2)).await,
+        Ok(VoteOutcome::AlreadyVoted(_))
+    ));
+    let approved = store.vote(first, &vote_by("hal", Approve, 3), at(3)).await;
+    let Ok(VoteOutcome::Approved(record)) = approved else {
+        panic!("the second approval decides it: {approved:?}");
+    };
+    assert_eq!(record.state, ApprovalState::Approved);
+    assert_eq!(record.approvers(), ["grace", "hal"]);
+    assert!(matches!(
+        store.vote(first, &vote_by("ada", Approve, 4), at(4)).await,
+        Ok(VoteOutcome::Closed(ref r)) if r.state == ApprovalState::Approved
+    ));
+    assert!(matches!(
+        store.vote(999, &vote_by("ada", Approve, 4), at(4)).await,
+        Ok(VoteOutcome::Unknown)
+    ));
+
+    // A rejection ends the other; a vote after its end is refused.
+    assert!(matches!(
+        store.vote(other, &vote_by("hal", Reject, 5), at(5)).await,
+        Ok(VoteOutcome::Rejected(_))
+    ));
+    assert!(
+        store
+            .waiting_approvals(None, at(6))
+            .await
+            .expect("waiting")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_approval_request_expires_once_and_a_late_vote_finds_it_expired() {
+    use hoist::policy::Verdict::Approve;
+    use hoist::store::{ApprovalRequests, ApprovalState, VoteOutcome};
+    let store = memory().await;
+    let late = store
+        .ask_approval(&approval_request("r1", "slack:C1"))
+        .await
+        .expect("ask");
+    let swept = store
+        .ask_approval(&approval_request("r2", "slack:C1"))
+        .await
+        .expect("ask");
+    // Past its end, a vote marks it expired and counts nothing.
+    let vote = store
+        .vote(late, &vote_by("grace", Approve, 10_000), at(10_000))
+        .await;
+    let Ok(VoteOutcome::Closed(record)) = vote else {
+        panic!("expired: {vote:?}");
+    };
+    assert_eq!(record.state, ApprovalState::Expired);
+    assert!(record.votes.is_empty());
+    // The sweep finds only the one not yet marked, and only once.
+    assert!(
+        store
+            .expire_approvals(at(9_999))
+            .await
+            .expect("expire")
+            .is_empty()
+    );
+    let expired = store.expire_approvals(at(10_001)).await.expect("expire");
+    assert_eq!(expired.iter().map(|r| r.id).collect::<Vec<_>>(), [swept]);
+    assert!(
+        store
+            .expire_approvals(at(10_002))
+            .await
+            .expect("expire")
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn two_last_approvals_at_once_approve_it_once() {
+    use hoist::policy::Verdict::Approve;
+    use hoist::store::{ApprovalRequests, VoteOutcome};
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}", dir.path().join("hoist.db").display());
+    let store = Arc::new(SqliteStore::connect(&url).await.expect("store"));
+    let mut request = approval_request("r1", "slack:C1");
+    request.required = 1;
+    let id = store.ask_approval(&request).await.expect("ask");
+    let votes = (0..8).map(|n| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .vote(id, &vote_by(&format!("user{n}"), Approve, n), at(n))
+                .await
+                .expect("vote")
+        })
+    });
+    let outcomes = futures_util::future::join_all(votes).await;
+    let approved = outcomes
+        .iter()
+        .filter(|outcome| matches!(outcome, Ok(VoteOutcome::Approved(_))))
+        .count();
+    assert_eq!(approved, 1, "{outcomes:?}");
 }

@@ -33,6 +33,11 @@ const REST_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 /// The custom id of a deployment's Cancel button: `hoist_cancel:{card key}`.
 pub const CANCEL_PREFIX: &str = "hoist_cancel:";
+
+/// The custom ids of a deployment request's Approve and Reject buttons:
+/// `hoist_approve:{number}`, `hoist_reject:{number}`.
+pub const APPROVE_PREFIX: &str = "hoist_approve:";
+pub const REJECT_PREFIX: &str = "hoist_reject:";
 /// Interaction types and callback types, as Discord numbers them.
 const PING: u8 = 1;
 const APPLICATION_COMMAND: u8 = 2;
@@ -201,20 +206,48 @@ impl Interaction {
                     Err(error) => Request::Invalid(error),
                 }
             }
-            (MESSAGE_COMPONENT, Some(data)) => match (
-                data.custom_id
-                    .as_deref()
-                    .and_then(|id| id.strip_prefix(CANCEL_PREFIX)),
-                origin(),
-            ) {
-                (Some(card_key), Some(origin)) => Request::Cancel {
-                    card_key: card_key.to_owned(),
-                    origin,
-                },
-                _ => Request::Other,
-            },
+            (MESSAGE_COMPONENT, Some(data)) => {
+                let (Some(custom_id), Some(origin)) = (data.custom_id.as_deref(), origin()) else {
+                    return Request::Other;
+                };
+                if let Some(card_key) = custom_id.strip_prefix(CANCEL_PREFIX) {
+                    return Request::Cancel {
+                        card_key: card_key.to_owned(),
+                        origin,
+                    };
+                }
+                match self.vote(custom_id, origin) {
+                    Some(vote) => Request::Command(Box::new(vote)),
+                    None => Request::Other,
+                }
+            }
             _ => Request::Other,
         }
+    }
+
+    /// An Approve or Reject button: the command it stands for, as if
+    /// typed (`approve #7`), answered through this interaction.
+    fn vote(&self, custom_id: &str, origin: Origin) -> Option<(Inbound, Command)> {
+        let number = |prefix: &str| custom_id.strip_prefix(prefix)?.parse::<u64>().ok();
+        let (text, command) = if let Some(n) = number(APPROVE_PREFIX) {
+            (
+                format!("approve #{n}"),
+                Command::Approve { request: Some(n) },
+            )
+        } else {
+            let n = number(REJECT_PREFIX)?;
+            let command = Command::Reject {
+                request: Some(n),
+                reason: None,
+            };
+            (format!("reject #{n}"), command)
+        };
+        let mut inbound = Inbound::typed(origin, text, format!("discord:{}", self.id));
+        inbound.answer_handle = Some(AnswerHandle(format!(
+            "{}:{}",
+            self.application_id, self.token
+        )));
+        Some((inbound, command))
     }
 
     /// The command as the person chose it (`/deploy app:api`), for the
@@ -360,7 +393,7 @@ pub fn immediate_answer(request: &Request) -> Value {
         // those), else for the asker alone.
         Request::Command(parsed) => {
             let flags = match parsed.1 {
-                Command::Deploy(_) => 0,
+                Command::Deploy(_) | Command::Approve { .. } | Command::Reject { .. } => 0,
                 _ => EPHEMERAL,
             };
             json!({ "type": 5, "data": { "flags": flags } })
@@ -481,7 +514,18 @@ impl DiscordAdapter {
 /// Echoed names never ping anyone: `allowed_mentions` is empty.
 fn message_body(reply: &Reply) -> Value {
     let Some(card) = &reply.card else {
-        return json!({ "content": truncate(&reply.text, 2000), "allowed_mentions": { "parse": [] } });
+        let components = match reply.approval {
+            Some(number) => json!([{ "type": 1, "components": [
+                { "type": 2, "style": 3, "label": "Approve", "custom_id": format!("{APPROVE_PREFIX}{number}") },
+                { "type": 2, "style": 4, "label": "Reject", "custom_id": format!("{REJECT_PREFIX}{number}") },
+            ]}]),
+            None => json!([]),
+        };
+        return json!({
+            "content": truncate(&reply.text, 2000),
+            "components": components,
+            "allowed_mentions": { "parse": [] },
+        });
     };
     // As on Slack: until it ends.
     let cancellable = !card.status.is_some_and(DeploymentState::is_final);

@@ -102,6 +102,10 @@ pub struct Reply {
     /// The request's own way to be answered, for the answer to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answer_handle: Option<AnswerHandle>,
+    /// The approval request this reply asks people to decide, for
+    /// platforms that show Approve and Reject buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<i64>,
 }
 
 impl Reply {
@@ -114,6 +118,7 @@ impl Reply {
             card: None,
             reaction: None,
             answer_handle: None,
+            approval: None,
         }
     }
 }

@@ -18,7 +18,7 @@ use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
 
 use super::{ChatAdapter, DeliveryError, DeploymentCard, Inbound, Reply};
-use crate::command;
+use crate::command::{self, Command};
 use crate::domain::{Actor, Origin, Platform};
 
 /// Why a request was refused (all answered 401).
@@ -198,6 +198,11 @@ impl EventEnvelope {
 /// The action id of the button that cancels a deployment not yet started.
 pub const CANCEL_ACTION: &str = "hoist_cancel";
 
+/// The action ids of the buttons that approve and reject a deployment
+/// request; the value is the request's number.
+pub const APPROVE_ACTION: &str = "hoist_approve";
+pub const REJECT_ACTION: &str = "hoist_reject";
+
 /// A button press on a message hoist posted (`block_actions`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ButtonPress {
@@ -237,6 +242,9 @@ pub struct ButtonAction {
 pub enum ButtonRequest {
     /// Cancel the deployment with this card key, for this person.
     Cancel { card_key: String, origin: Origin },
+    /// Approve or reject a deployment request: the command it stands
+    /// for, as if typed (`approve #7`), keyed by the press.
+    Vote(Box<(Inbound, Command)>),
 }
 
 impl ButtonPress {
@@ -261,10 +269,30 @@ impl ButtonPress {
             &self.user.username,
             users,
         );
-        (action.action_id == CANCEL_ACTION).then(|| ButtonRequest::Cancel {
-            card_key: action.value.clone(),
-            origin,
-        })
+        let number = || action.value.parse::<u64>().ok();
+        let vote = |command: Command, text: String| {
+            let key = format!("slack:{}:{}", self.team.id, self.trigger_id);
+            let inbound = Inbound::typed(origin.clone(), text, key);
+            ButtonRequest::Vote(Box::new((inbound, command)))
+        };
+        match action.action_id.as_str() {
+            CANCEL_ACTION => Some(ButtonRequest::Cancel {
+                card_key: action.value.clone(),
+                origin: origin.clone(),
+            }),
+            APPROVE_ACTION => number().map(|n| {
+                let command = Command::Approve { request: Some(n) };
+                vote(command, format!("approve #{n}"))
+            }),
+            REJECT_ACTION => number().map(|n| {
+                let command = Command::Reject {
+                    request: Some(n),
+                    reason: None,
+                };
+                vote(command, format!("reject #{n}"))
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -326,7 +354,11 @@ impl ChatAdapter for SlackAdapter {
             return Ok(None);
         }
         let Some(card) = &reply.card else {
-            let request = SlackApiChatPostMessageRequest::new(channel, plain);
+            let content = match reply.approval {
+                Some(number) => approval_content(number, &reply.text),
+                None => plain,
+            };
+            let request = SlackApiChatPostMessageRequest::new(channel, content);
             session.chat_post_message(&request).await.map_err(refusal)?;
             return Ok(None);
         };
@@ -383,6 +415,29 @@ fn card_content(card: &DeploymentCard, fallback: &str) -> SlackMessageContent {
     }
     SlackMessageContent::new()
         .with_text(fallback.to_owned())
+        .with_blocks(blocks)
+}
+
+/// A deployment request waiting for approvals: the text and its two
+/// buttons, which stand for `approve #N` and `reject #N`.
+fn approval_content(number: i64, text: &str) -> SlackMessageContent {
+    let value = number.to_string();
+    let approve = SlackBlockButtonElement::new(SlackBlockPlainTextOnly::from("Approve"))
+        .with_action_id(SlackActionId(APPROVE_ACTION.into()))
+        .with_value(value.clone())
+        .with_style(SlackBlockButtonStyle::Primary);
+    let reject = SlackBlockButtonElement::new(SlackBlockPlainTextOnly::from("Reject"))
+        .with_action_id(SlackActionId(REJECT_ACTION.into()))
+        .with_value(value)
+        .with_style(SlackBlockButtonStyle::Danger);
+    let blocks: Vec<SlackBlock> = vec![
+        SlackSectionBlock::new()
+            .with_text(md!(text.to_owned()))
+            .into(),
+        SlackActionsBlock::new(vec![approve.into(), reject.into()]).into(),
+    ];
+    SlackMessageContent::new()
+        .with_text(text.to_owned())
         .with_blocks(blocks)
 }
 

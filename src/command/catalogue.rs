@@ -14,7 +14,7 @@ use super::Command;
 use crate::suggest::nearest;
 
 /// The catalogue files, in the order help lists them.
-const SOURCES: [(&str, &str); 11] = [
+const SOURCES: [(&str, &str); 13] = [
     ("deploy.toml", include_str!("../../commands/deploy.toml")),
     ("noop.toml", include_str!("../../commands/noop.toml")),
     ("cancel.toml", include_str!("../../commands/cancel.toml")),
@@ -24,6 +24,8 @@ const SOURCES: [(&str, &str); 11] = [
         "rollback.toml",
         include_str!("../../commands/rollback.toml"),
     ),
+    ("approve.toml", include_str!("../../commands/approve.toml")),
+    ("reject.toml", include_str!("../../commands/reject.toml")),
     ("lock.toml", include_str!("../../commands/lock.toml")),
     ("unlock.toml", include_str!("../../commands/unlock.toml")),
     ("locks.toml", include_str!("../../commands/locks.toml")),
@@ -211,8 +213,8 @@ mod tests {
         assert_eq!(
             names,
             [
-                "deploy", "noop", "cancel", "where", "deploys", "rollback", "lock", "unlock",
-                "locks", "help", "whoami"
+                "deploy", "noop", "cancel", "where", "deploys", "rollback", "approve", "reject",
+                "lock", "unlock", "locks", "help", "whoami"
             ]
         );
         // Each keyword the grammar knows is documented, and each file in
@@ -265,6 +267,8 @@ mod tests {
             "where can I deploy",
             "deploys",
             "rollback [app]",
+            "approve [#N]",
+            "reject [#N]",
             "lock [env]",
             "unlock",
             "locks",

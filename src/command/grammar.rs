@@ -18,15 +18,19 @@ use super::refname::check_ref;
 use super::{Command, DeployRequest};
 use crate::suggest::nearest;
 
+mod approvals;
 mod locks;
 mod params;
+mod reason;
 
+pub(crate) use approvals::{APPROVE, REJECT, reads_bare as reject_reason_reads_bare};
 pub(crate) use locks::reads_bare as reason_reads_bare;
 use params::params;
 
 /// Every command keyword, as typed after the optional `.`/`/` prefix.
-pub(crate) const KEYWORDS: [&str; 10] = [
+pub(crate) const KEYWORDS: [&str; 12] = [
     "deploy", "deploys", "noop", "where", "lock", "unlock", "locks", "help", "whoami", "rollback",
+    APPROVE, REJECT,
 ];
 
 /// The words that introduce an environment.
@@ -311,6 +315,8 @@ pub(crate) fn command(input: &str) -> Res<'_, Command> {
             "lock" => ("lock", locks::lock),
             "unlock" => ("unlock", locks::unlock),
             "locks" => ("locks", locks::locks),
+            APPROVE => (APPROVE, approvals::approve),
+            REJECT => (REJECT, approvals::reject),
             "help" => ("help", help),
             "whoami" => ("whoami", whoami),
             _ => {

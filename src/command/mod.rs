@@ -9,7 +9,7 @@
 //! every example through [`parse`].
 
 mod catalogue;
-mod duration;
+pub(crate) mod duration;
 mod error;
 mod grammar;
 mod refname;
@@ -102,6 +102,20 @@ pub enum Command {
     },
     /// `locks [app]`: who holds which lock; `None` lists every app's.
     Locks { app: Option<String> },
+    /// `approve [#N]`: approve deployment request N, which waits for
+    /// approvals (deploy.yml's `approvals`).
+    Approve {
+        /// `None`: the one request waiting in this conversation.
+        request: Option<u64>,
+    },
+    /// `reject [#N] [reason...]`: refuse deployment request N; one
+    /// rejection ends it.
+    Reject {
+        /// As for [`Command::Approve`].
+        request: Option<u64>,
+        /// As for [`Command::Lock`]'s reason.
+        reason: Option<String>,
+    },
     /// `help [command]`
     Help { topic: Option<String> },
     /// `whoami`: who hoist takes the typer to be.

@@ -4,7 +4,9 @@
 
 use std::fmt::Write as _;
 
-use super::grammar::{CANCEL, DEFAULT_TASK, ROLLBACK, reason_reads_bare};
+use super::grammar::{
+    APPROVE, CANCEL, DEFAULT_TASK, REJECT, ROLLBACK, reason_reads_bare, reject_reason_reads_bare,
+};
 use super::{Command, DeployRequest, duration};
 
 /// Prints `command` in canonical form: lower-case keywords, `to` before
@@ -14,8 +16,9 @@ use super::{Command, DeployRequest, duration};
 /// the same command. A hand-built command that `parse` could never
 /// produce (hosts without an environment, a ref without an app) renders
 /// without the part that has no place in the grammar (the environment or
-/// app of a `--global` lock); a lock's duration out of range or reason
-/// too long renders as it is, and `parse` refuses it.
+/// app of a `--global` lock); a lock's duration out of range, a reason
+/// too long or request number 0 renders as it is, and `parse` refuses
+/// it.
 pub fn render(command: &Command) -> String {
     match command {
         Command::Deploy(request) => {
@@ -87,11 +90,37 @@ pub fn render(command: &Command) -> String {
             Some(app) => format!("locks {app}"),
             None => "locks".to_owned(),
         },
+        Command::Approve { request } => {
+            let mut text = APPROVE.to_owned();
+            render_request_number(&mut text, *request);
+            text
+        }
+        Command::Reject { request, reason } => {
+            let mut text = REJECT.to_owned();
+            render_request_number(&mut text, *request);
+            if let Some(reason) = reason.as_deref().filter(|r| !r.is_empty()) {
+                // With no number before it, a plain word would be read as
+                // the number.
+                if request.is_some() && reject_reason_reads_bare(reason) {
+                    let _ = write!(text, " {reason}");
+                } else {
+                    let _ = write!(text, " --reason {reason}");
+                }
+            }
+            text
+        }
         Command::Help { topic } => match topic {
             Some(topic) => format!("help {topic}"),
             None => "help".to_owned(),
         },
         Command::WhoAmI => "whoami".to_owned(),
+    }
+}
+
+/// ` #N` after `approve` or `reject`, when a number is given.
+fn render_request_number(text: &mut String, request: Option<u64>) {
+    if let Some(number) = request {
+        let _ = write!(text, " #{number}");
     }
 }
 

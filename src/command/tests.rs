@@ -935,3 +935,233 @@ fn lock_renders_canonically() {
         assert_eq!(parse(text), Ok(command), "{text:?}");
     }
 }
+
+fn approve(request: Option<u64>) -> Command {
+    Command::Approve { request }
+}
+
+fn reject(request: Option<u64>, reason: Option<&str>) -> Command {
+    Command::Reject {
+        request,
+        reason: reason.map(str::to_owned),
+    }
+}
+
+#[test]
+fn approve_takes_a_request_number_alone() {
+    for (text, command) in [
+        ("approve", approve(None)),
+        ("approve 12", approve(Some(12))),
+        ("approve #12", approve(Some(12))),
+        (".approve #12", approve(Some(12))),
+        ("/Approve\t#12 ", approve(Some(12))),
+        ("<@U0LAN0Z89> APPROVE 12", approve(Some(12))),
+        ("@hoist: approve", approve(None)),
+        ("approve #0012", approve(Some(12))),
+        ("approve #1", approve(Some(1))),
+        ("approve 18446744073709551615", approve(Some(u64::MAX))),
+    ] {
+        assert_eq!(parse(text), Ok(command), "{text:?}");
+    }
+    for (text, column, message) in [
+        (
+            "approve #x",
+            9,
+            "`#x` is not a request number: `approve #12`",
+        ),
+        ("approve x", 9, "`x` is not a request number: `approve #12`"),
+        ("approve #12x", 9, "`#12x` is not a request number"),
+        ("approve ##12", 9, "`##12` is not a request number"),
+        ("approve #-1", 9, "`#-1` is not a request number"),
+        ("approve #+1", 9, "`#+1` is not a request number"),
+        ("approve #1.5", 9, "`#1.5` is not a request number"),
+        ("approve #１２", 9, "`#１２` is not a request number"),
+        (
+            "approve #0",
+            9,
+            "`#0` is not a request number: they start at 1",
+        ),
+        (
+            "approve 000",
+            9,
+            "`000` is not a request number: they start at 1",
+        ),
+        (
+            "approve 18446744073709551616",
+            9,
+            "is not a request number: too large",
+        ),
+        ("approve #", 10, "expected a request number after `#`"),
+        ("approve # 12", 10, "expected a request number after `#`"),
+        (
+            "approve #12 #13",
+            13,
+            "unexpected `#13`: `approve` takes a request number alone",
+        ),
+        (
+            "approve 12 now",
+            12,
+            "unexpected `now`: `approve` takes a request number alone",
+        ),
+        ("approve #12:", 12, "`approve` takes no reason"),
+        ("approve: lgtm", 8, "`approve` takes no reason"),
+        ("approve : lgtm", 9, "`approve` takes no reason"),
+        ("approve --reason lgtm", 9, "`approve` takes no reason"),
+        ("approve --REASON", 9, "`approve` takes no reason"),
+        (
+            "approve --force",
+            9,
+            "unexpected `--force`: `approve` takes a request number alone",
+        ),
+        ("approve!", 8, "unexpected `!` after `approve`"),
+        ("approve#12", 8, "unexpected `#` after `approve`"),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains(message), "{text:?}: {error}");
+        assert_eq!(error.usage, super::usage("approve"), "{text:?}");
+    }
+}
+
+#[test]
+fn reject_takes_a_number_and_a_reason_by_lock_rules() {
+    for (text, command) in [
+        ("reject", reject(None, None)),
+        ("reject #12", reject(Some(12), None)),
+        ("reject 12", reject(Some(12), None)),
+        (
+            "reject 12 not before the demo",
+            reject(Some(12), Some("not before the demo")),
+        ),
+        (
+            "reject: too risky today",
+            reject(None, Some("too risky today")),
+        ),
+        ("reject :too risky", reject(None, Some("too risky"))),
+        ("reject #12: too risky", reject(Some(12), Some("too risky"))),
+        ("reject #12:too risky", reject(Some(12), Some("too risky"))),
+        (
+            "reject #12 : too risky",
+            reject(Some(12), Some("too risky")),
+        ),
+        ("reject --reason too risky", reject(None, Some("too risky"))),
+        (
+            "reject #12 --reason too risky",
+            reject(Some(12), Some("too risky")),
+        ),
+        (
+            "reject --REASON #12 too risky",
+            reject(None, Some("#12 too risky")),
+        ),
+        ("reject: #12", reject(None, Some("#12"))),
+        ("reject #12 #13", reject(Some(12), Some("#13"))),
+        ("reject #12 : : colon", reject(Some(12), Some(": colon"))),
+        (
+            "reject #12 for the demo",
+            reject(Some(12), Some("for the demo")),
+        ),
+        (
+            "reject #12 in production",
+            reject(Some(12), Some("in production")),
+        ),
+        ("reject #12 -x", reject(Some(12), Some("-x"))),
+        ("reject 12 no!", reject(Some(12), Some("no!"))),
+        (
+            "@hoist /REJECT\t#12\n line two  ",
+            reject(Some(12), Some("line two")),
+        ),
+    ] {
+        assert_eq!(parse(text), Ok(command), "{text:?}");
+    }
+    let long = format!("reject #12 {}", "x".repeat(201));
+    let fits = format!("reject #12 {}", "x".repeat(200));
+    assert!(parse(&fits).is_ok());
+    for (text, column, message) in [
+        (long.as_str(), 212, "a reason has at most 200 characters"),
+        (
+            "reject too risky",
+            8,
+            "`too` is not a request number: `reject #12` (a reason with no number before it \
+             goes after `:` or `--reason`)",
+        ),
+        ("reject #x", 8, "`#x` is not a request number: `reject #12`"),
+        (
+            "reject #0 sure",
+            8,
+            "`#0` is not a request number: they start at 1",
+        ),
+        ("reject #", 9, "expected a request number after `#`"),
+        ("reject:", 8, "expected a reason after `:`"),
+        ("reject #12:  ", 14, "expected a reason after `:`"),
+        ("reject --reason", 16, "expected a reason after `--reason`"),
+        (
+            "reject #12 --reason:x",
+            20,
+            "write `--reason TEXT`, without `:`",
+        ),
+        (
+            "reject #12 --force",
+            12,
+            "unknown option `--force`: `reject` takes `--reason`",
+        ),
+        ("reject #12 -- x", 12, "expected an option after `--`"),
+        ("reject!", 7, "unexpected `!` after `reject`"),
+    ] {
+        let error = rejected(text);
+        assert_eq!(error.column, column, "{text:?}: {error}");
+        assert!(error.message.contains(message), "{text:?}: {error}");
+        assert_eq!(error.usage, super::usage("reject"), "{text:?}");
+    }
+    assert_eq!(
+        rejected("reject #12 --reasn x").suggestion.as_deref(),
+        Some("--reason")
+    );
+}
+
+#[test]
+fn approvals_are_addressed_in_comments() {
+    assert_eq!(
+        parse_comment(".approve\nlooks good"),
+        Some(Ok(approve(None)))
+    );
+    assert_eq!(
+        parse_comment(".reject #3 no\nsee the thread"),
+        Some(Ok(reject(Some(3), Some("no"))))
+    );
+    assert_eq!(parse_comment("/approve #3"), Some(Ok(approve(Some(3)))));
+    for (text, suggestion) in [(".aprove", "approve"), (".rejetc #3", "reject")] {
+        match parse_comment(text) {
+            Some(Err(error)) => assert_eq!(error.suggestion.as_deref(), Some(suggestion)),
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+    assert_eq!(parse_comment("I approve of this"), None);
+}
+
+#[test]
+fn approvals_render_canonically() {
+    for (command, text) in [
+        (approve(None), "approve"),
+        (approve(Some(12)), "approve #12"),
+        (reject(None, None), "reject"),
+        (reject(Some(12), None), "reject #12"),
+        (reject(Some(12), Some("too risky")), "reject #12 too risky"),
+        (reject(None, Some("too risky")), "reject --reason too risky"),
+        (reject(Some(12), Some(": x")), "reject #12 --reason : x"),
+        (
+            reject(Some(12), Some("--force")),
+            "reject #12 --reason --force",
+        ),
+        (reject(None, Some("#12")), "reject --reason #12"),
+        (
+            reject(Some(12), Some("for the demo")),
+            "reject #12 for the demo",
+        ),
+    ] {
+        assert_eq!(super::render(&command), text);
+        assert_eq!(parse(text), Ok(command), "{text:?}");
+    }
+    // Hand-built, never parsed: rendered as it is, and refused.
+    assert_eq!(super::render(&approve(Some(0))), "approve #0");
+    assert!(parse("approve #0").is_err());
+}

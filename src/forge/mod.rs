@@ -160,6 +160,10 @@ pub struct Deployment {
     pub payload: serde_json::Value,
     /// The latest status, if any was posted.
     pub state: Option<DeploymentState>,
+    /// When the latest status was posted (`None` with no status, or when
+    /// the forge did not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_at: Option<Timestamp>,
     pub transient_environment: bool,
     pub production_environment: bool,
 }

@@ -12,6 +12,7 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 
+use super::approval::{self, Approvals};
 use super::freeze::{self, FreezeWindow, Moment};
 use super::model::{AutoDeployOn, DeployConfig, Outdated, Payload, Target};
 use super::template::Template;
@@ -38,9 +39,11 @@ enum Key {
     Outdated,
     DefaultBranchRollback,
     MinPermission,
+    Approvals,
+    ForceSkipsChecks,
 }
 
-const TARGET_KEYS: [(&str, Key); 17] = [
+const TARGET_KEYS: [(&str, Key); 19] = [
     ("environment", Key::Environment),
     ("description", Key::Description),
     ("task", Key::Task),
@@ -58,6 +61,8 @@ const TARGET_KEYS: [(&str, Key); 17] = [
     ("outdated", Key::Outdated),
     ("default_branch_rollback", Key::DefaultBranchRollback),
     ("min_permission", Key::MinPermission),
+    ("approvals", Key::Approvals),
+    ("force_skips_checks", Key::ForceSkipsChecks),
 ];
 
 fn key_names() -> impl Iterator<Item = &'static str> {
@@ -187,6 +192,8 @@ impl TargetSeed {
             outdated: Outdated::Allow,
             default_branch_rollback: false,
             min_permission: None,
+            approvals: None,
+            force_skips_checks: None,
         }
     }
 }
@@ -235,6 +242,8 @@ impl<'de> Visitor<'de> for TargetSeed {
                 Key::MinPermission => {
                     target.min_permission = Some(map.next_value_seed(PermissionSeed)?);
                 }
+                Key::Approvals => target.approvals = Some(map.next_value_seed(ApprovalsSeed)?),
+                Key::ForceSkipsChecks => target.force_skips_checks = Some(map.next_value()?),
             }
         }
         Ok(target)
@@ -443,7 +452,7 @@ impl<'de> Visitor<'de> for LoginsSeed {
     type Value = Vec<String>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list of GitHub logins (`[octocat, hubot]`)")
+        f.write_str("a list of GitHub logins and teams (`[octocat, acme/sre]`)")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
@@ -463,19 +472,35 @@ impl Visitor<'_> for LoginSeed {
     type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a GitHub login")
+        f.write_str("a GitHub login or a team (`org/team-slug`)")
     }
 
-    fn visit_str<E: de::Error>(self, login: &str) -> Result<String, E> {
+    fn visit_str<E: de::Error>(self, entry: &str) -> Result<String, E> {
         // GitHub's rule: letters, digits and single hyphens, 39 at most.
-        let valid = !login.is_empty()
-            && login.len() <= 39
-            && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !login.starts_with('-');
+        let is_login = |login: &str| {
+            !login.is_empty()
+                && login.len() <= 39
+                && login.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !login.starts_with('-')
+        };
+        // A team's slug: GitHub makes it of letters, digits, `-` and `_`.
+        let is_slug = |slug: &str| {
+            !slug.is_empty()
+                && slug.len() <= 100
+                && slug
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        };
+        let valid = match entry.split_once('/') {
+            Some((org, slug)) => is_login(org) && is_slug(slug),
+            None => is_login(entry),
+        };
         if valid {
-            Ok(login.to_owned())
+            Ok(entry.to_owned())
         } else {
-            Err(E::custom(format!("`{login}` is not a GitHub login")))
+            Err(E::custom(format!(
+                "`{entry}` is not a GitHub login or a team (`org/team-slug`)"
+            )))
         }
     }
 }
@@ -664,5 +689,93 @@ impl Visitor<'_> for PermissionSeed {
                 "`{other}` is not `read`, `write` or `admin`"
             ))),
         }
+    }
+}
+
+/// `approvals:`: `required` (default 1), `from` (needed), `expire_after`
+/// (a duration as `lock` takes it, default one hour).
+struct ApprovalsSeed;
+
+impl<'de> DeserializeSeed<'de> for ApprovalsSeed {
+    type Value = Approvals;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Approvals, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ApprovalsSeed {
+    type Value = Approvals;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(
+            "a mapping with `from` (who may approve) and optionally `required` and `expire_after`",
+        )
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Approvals, A::Error> {
+        let (mut required, mut from, mut expire) = (None, None, None);
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "required" if required.is_none() => required = Some(map.next_value::<u32>()?),
+                "from" if from.is_none() => from = Some(map.next_value_seed(LoginsSeed)?),
+                "expire_after" if expire.is_none() => {
+                    expire = Some(map.next_value_seed(DurationSeed)?);
+                }
+                "required" | "from" | "expire_after" => {
+                    return Err(A::Error::custom(format!("`{key}` is set twice")));
+                }
+                other => {
+                    return Err(A::Error::custom(format!(
+                        "unknown key `{other}` in approvals (required, from, expire_after)"
+                    )));
+                }
+            }
+        }
+        let from = from.ok_or_else(|| {
+            A::Error::custom("approvals needs `from`: the logins or teams who may approve")
+        })?;
+        let required = required.unwrap_or(1);
+        if required == 0 {
+            return Err(A::Error::custom(
+                "approvals.required must be at least 1 (remove `approvals` for none)",
+            ));
+        }
+        // The requester never approves their own, so only named people
+        // other than them count: more required than named could never pass.
+        let has_team = from.iter().any(|entry| super::principal::is_team(entry));
+        if !has_team && usize::try_from(required).unwrap_or(usize::MAX) > from.len() {
+            return Err(A::Error::custom(format!(
+                "approvals.required is {required} but `from` names only {}: it could never be met",
+                from.len()
+            )));
+        }
+        Ok(Approvals {
+            required,
+            from,
+            expire_after_secs: expire.unwrap_or(approval::DEFAULT_EXPIRY.as_secs().unsigned_abs()),
+        })
+    }
+}
+
+/// A duration such as `30m` or `1h30m`, read as `lock for` reads one.
+struct DurationSeed;
+
+str_seed!(DurationSeed => u64);
+
+impl Visitor<'_> for DurationSeed {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a duration such as `30m`, `1h` or `1h30m`")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
+        crate::command::duration::parse(text).map_err(|error| {
+            E::custom(format!(
+                "`{text}` is not a duration: {} (write `30m`, `1h` or `1h30m`)",
+                error.message
+            ))
+        })
     }
 }

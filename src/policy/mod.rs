@@ -1,20 +1,26 @@
 //! `.github/deploy.yml`: the Deliverybot format, a typed model, a loader
 //! whose errors carry file, line and column, template rendering, and the
-//! safety rules (`evaluate`: access, locks, freeze windows).
+//! safety rules (`evaluate`: access, locks, freeze windows, order,
+//! outdated refs, required checks, approvals).
 //!
 //! **Architecture invariant:** no I/O here; the caller reads the file.
 
+mod approval;
+mod checks;
 mod evaluate;
 mod freeze;
 mod load;
 mod lock;
 mod model;
+mod principal;
 mod template;
 
 use std::fmt;
 
 use serde::de::DeserializeSeed;
 
+pub use approval::{Approvals, Verdict, may_vote, same_person};
+pub use checks::{blocking_checks, describe_checks};
 pub use evaluate::{Behind, Decision, Facts, Request, Rule, evaluate};
 pub use freeze::{FreezeSpan, FreezeWindow, Moment};
 pub use lock::{Lock, LockKind, LockScope, ago, utc_clock};

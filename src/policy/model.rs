@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use super::approval::Approvals;
 use super::freeze::FreezeWindow;
 use super::template::{RenderError, Template, TemplateVars};
 use crate::domain::Permission;
@@ -61,12 +62,13 @@ pub struct Target {
     pub production_environment: Option<bool>,
     pub transient_environment: bool,
     pub auto_deploy_on: Option<AutoDeployOn>,
-    /// GitHub logins that may deploy here by command; `None`: anyone
-    /// hoist takes commands from.
+    /// GitHub logins (or teams, `org/team-slug`) that may deploy here by
+    /// command; `None`: anyone hoist takes commands from.
     pub allowed_users: Option<Vec<String>>,
     /// When the target takes no deployments.
     pub freeze: Vec<FreezeWindow>,
-    /// GitHub logins whose `deploy!` goes through a freeze window.
+    /// GitHub logins (or teams) whose `deploy!` goes through a freeze
+    /// window.
     pub freeze_override: Vec<String>,
     /// Targets where the same commit must have deployed successfully
     /// first (staging before production).
@@ -83,6 +85,11 @@ pub struct Target {
     /// The least repository permission a person needs to deploy here by
     /// command (checked on GitHub through their linked login).
     pub min_permission: Option<Permission>,
+    /// Deployments wait until this many of these people approve.
+    pub approvals: Option<Approvals>,
+    /// Whether `deploy!` deploys despite failing or pending required
+    /// checks. `None`: yes, except to a production environment.
+    pub force_skips_checks: Option<bool>,
 }
 
 /// `outdated`: a ref that lacks commits of the default branch would
@@ -180,6 +187,31 @@ pub struct RenderedTarget {
 }
 
 impl Target {
+    /// Whether `deploy!` skips the required checks, for a deployment
+    /// to a production environment or not.
+    pub fn force_skips_checks(&self, production: bool) -> bool {
+        self.force_skips_checks.unwrap_or(!production)
+    }
+
+    /// The teams its lists name, whose membership the rules need.
+    pub fn teams(&self) -> Vec<&str> {
+        let lists = [
+            self.allowed_users.as_deref().unwrap_or_default(),
+            &self.freeze_override,
+            self.approvals
+                .as_ref()
+                .map(|approvals| approvals.from.as_slice())
+                .unwrap_or_default(),
+        ];
+        let mut teams: Vec<&str> = lists
+            .into_iter()
+            .flat_map(super::principal::teams)
+            .collect();
+        teams.sort_unstable_by_key(|team| team.to_ascii_lowercase());
+        teams.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+        teams
+    }
+
     /// `vars.target` should be this target's name.
     pub fn render(&self, vars: &TemplateVars) -> Result<RenderedTarget, RenderError> {
         let environment = self.environment.render(vars)?;

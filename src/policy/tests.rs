@@ -366,3 +366,54 @@ fn min_permission_is_read_write_or_admin() {
         "deploy.yml:2:19: production.min_permission: `owner` is not `read`, `write` or `admin`"
     );
 }
+
+#[test]
+fn approvals_and_teams_are_read_and_their_mistakes_placed() {
+    let config = load(
+        "deploy.yml",
+        "production:\n  allowed_users: [octocat, acme/release-team]\n  force_skips_checks: true\n  approvals:\n    required: 2\n    from: [octocat, hubot, acme/sre]\n    expire_after: 30m\n",
+    )
+    .unwrap();
+    let production = config.target("production").unwrap();
+    let approvals = production.approvals.as_ref().unwrap();
+    assert_eq!(approvals.required, 2);
+    assert_eq!(approvals.from, ["octocat", "hubot", "acme/sre"]);
+    assert_eq!(approvals.expire_after_secs, 30 * 60);
+    assert_eq!(production.teams(), ["acme/release-team", "acme/sre"]);
+    assert!(production.force_skips_checks(true));
+
+    let defaults = load(
+        "deploy.yml",
+        "production:\n  approvals: { from: [octocat] }\n",
+    )
+    .unwrap();
+    let production = defaults.target("production").unwrap();
+    let approvals = production.approvals.as_ref().unwrap();
+    assert_eq!((approvals.required, approvals.expire_after_secs), (1, 3600));
+    assert!(
+        !production.force_skips_checks(true) && production.force_skips_checks(false),
+        "by default `!` skips checks everywhere but production"
+    );
+
+    let duration =
+        problem("production:\n  approvals:\n    from: [octocat]\n    expire_after: 2 hours\n");
+    assert!(
+        duration.starts_with(
+            "deploy.yml:4:19: production.approvals.expire_after: `2 hours` is not a duration"
+        ),
+        "{duration}"
+    );
+    let never = problem("production:\n  approvals: { required: 3, from: [octocat, hubot] }\n");
+    assert!(never.contains("it could never be met"), "{never}");
+    let nobody = problem("production:\n  approvals: { required: 1 }\n");
+    assert!(nobody.contains("approvals needs `from`"), "{nobody}");
+    let zero = problem("production:\n  approvals: { required: 0, from: [octocat] }\n");
+    assert!(zero.contains("at least 1"), "{zero}");
+    let team = problem("production:\n  allowed_users: [acme/]\n");
+    assert!(
+        team.starts_with(
+            "deploy.yml:2:19: production.allowed_users[0]: `acme/` is not a GitHub login or a team"
+        ),
+        "{team}"
+    );
+}

@@ -177,6 +177,13 @@ impl Hoist {
                         .cancel(&card_key, &origin)
                         .await
                         .map_err(Handling::Retry),
+                    Some(ButtonRequest::Vote(vote)) => {
+                        let (inbound, command) = *vote;
+                        self.handle_command(inbound, command)
+                            .await
+                            .map(drop)
+                            .map_err(Handling::Retry)
+                    }
                     None => Err(Handling::Dropped("not one of hoist's buttons".into())),
                 }
             }

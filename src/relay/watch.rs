@@ -25,14 +25,21 @@ const PER_ROUND: usize = 20;
 
 impl Hoist {
     /// One round: polls unfinished deployments and reports silent ones,
-    /// and looks again at auto-deploys waiting for checks (for a status
-    /// event missed). Returns how many deployments were looked at.
+    /// looks again at auto-deploys waiting for checks (for a status
+    /// event missed), ends approval requests that ran out of time, and
+    /// reminds the holders of long-held locks. Returns how many deployments were looked at.
     pub async fn watch_round(&self) -> anyhow::Result<usize> {
         // Its own errors are its own: the catch-up below still runs.
         if let Err(error) = self.recheck_waiting(None).await {
             tracing::error!(
                 error = format!("{error:#}"),
                 "cannot look at the waiting auto-deploys"
+            );
+        }
+        if let Err(error) = self.expire_approval_requests().await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot end the approval requests that ran out of time"
             );
         }
         if let Err(error) = self.remind_long_held_locks().await {
@@ -139,6 +146,7 @@ fn deployment_of(record: &DeploymentRecord) -> Deployment {
         created_at: record.created_at,
         payload: json!({"hoist": {"app": record.app, "origin": record.origin}}),
         state: None,
+        status_at: None,
         transient_environment: false,
         production_environment: false,
     }

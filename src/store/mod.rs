@@ -420,8 +420,140 @@ pub trait Locks: Send + Sync + 'static {
     ) -> StoreResult<Vec<Lock>>;
 }
 
+/// A request for approvals, as the workflow hands it to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewApproval {
+    /// The deploy request's key: asking twice for one request is one
+    /// approval request.
+    pub request_key: String,
+    /// `platform:conversation`, where `approve` with no number finds it.
+    pub conversation: String,
+    /// How many approvals end the wait.
+    pub required: u32,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    /// What to deploy once approved: the workflow's, opaque here.
+    pub body: serde_json::Value,
+}
+
+/// Where an approval request stands; only `Waiting` changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalState {
+    Waiting,
+    Approved,
+    Rejected,
+    Expired,
+}
+
+impl ApprovalState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Expired => "expired",
+        }
+    }
+}
+
+/// One person's vote on a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Vote {
+    /// Who, as [`Vote::key`] of their actor.
+    pub voter: String,
+    /// How to name them (their GitHub login, else their chat name).
+    pub name: String,
+    pub verdict: crate::policy::Verdict,
+    /// A rejection's reason.
+    pub reason: Option<String>,
+    pub at: Timestamp,
+}
+
+impl Vote {
+    /// One key per person: the GitHub login in lower case, else the chat
+    /// id, so nobody votes twice from two platforms under one login.
+    pub fn key(actor: &crate::domain::Actor) -> String {
+        match &actor.login {
+            Some(login) => login.to_ascii_lowercase(),
+            None => format!("id:{}", actor.id),
+        }
+    }
+}
+
+/// An approval request and its votes, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalRecord {
+    pub id: i64,
+    pub state: ApprovalState,
+    pub required: u32,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub body: serde_json::Value,
+    pub votes: Vec<Vote>,
+}
+
+impl ApprovalRecord {
+    /// The names of those who approved, in order.
+    pub fn approvers(&self) -> Vec<String> {
+        self.votes
+            .iter()
+            .filter(|vote| vote.verdict == crate::policy::Verdict::Approve)
+            .map(|vote| vote.name.clone())
+            .collect()
+    }
+}
+
+/// What a vote came to. Each carries the request as it is after the vote.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VoteOutcome {
+    /// Counted; the request still waits for more.
+    Counted(ApprovalRecord),
+    /// The last approval needed: the request is approved (once: of two
+    /// last votes at once, one gets this).
+    Approved(ApprovalRecord),
+    /// A rejection: the request is over.
+    Rejected(ApprovalRecord),
+    /// This person voted on it before; nothing changed.
+    AlreadyVoted(ApprovalRecord),
+    /// It is no longer waiting (approved, rejected, or expired before
+    /// this vote, which marked it so); nothing changed.
+    Closed(ApprovalRecord),
+    /// No request has this number.
+    Unknown,
+}
+
+/// Deployment requests waiting for approvals. A vote is counted and the
+/// request decided in one transaction, so two people approving at once
+/// never both count as the last.
 #[async_trait]
-pub trait Store: Inbox + Replies + Waiting + RunQueue + Locks + Send + Sync + 'static {
+pub trait ApprovalRequests: Send + Sync + 'static {
+    /// Keeps `request` waiting; returns its number. The same request key
+    /// asked again returns the first one's number.
+    async fn ask_approval(&self, request: &NewApproval) -> StoreResult<i64>;
+
+    async fn approval(&self, id: i64) -> StoreResult<Option<ApprovalRecord>>;
+
+    /// The requests waiting in `conversation` (`None`: anywhere), oldest
+    /// first; an expired one is not waiting.
+    async fn waiting_approvals(
+        &self,
+        conversation: Option<&str>,
+        now: Timestamp,
+    ) -> StoreResult<Vec<ApprovalRecord>>;
+
+    /// Casts `vote` on request `id`.
+    async fn vote(&self, id: i64, vote: &Vote, now: Timestamp) -> StoreResult<VoteOutcome>;
+
+    /// Marks every waiting request whose time ran out as expired, and
+    /// returns them (each once, to be announced).
+    async fn expire_approvals(&self, now: Timestamp) -> StoreResult<Vec<ApprovalRecord>>;
+}
+
+#[async_trait]
+pub trait Store:
+    Inbox + Replies + Waiting + RunQueue + Locks + ApprovalRequests + Send + Sync + 'static
+{
     /// Remembers which conversation asked for a deployment. Recording the
     /// same deployment again is a no-op.
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()>;

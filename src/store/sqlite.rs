@@ -6,6 +6,7 @@
 //! `migrations/` (see the conventions at the top of the first file): times
 //! are unix milliseconds, JSON is TEXT, repositories are lower case.
 
+mod approvals;
 mod core_store;
 mod inbox;
 mod intake;

@@ -466,6 +466,9 @@ impl Hoist {
             actor: &waiting.origin.actor,
             force: false,
             automatic: true,
+            production: target.production_environment.unwrap_or(false),
+            removal: false,
+            approved_by: &[],
         };
         matches!(
             self.decide(&asked).await,

@@ -18,6 +18,14 @@ use crate::store::{DeploymentKey, DeploymentRecord, TakeLock};
 
 use super::{Outcome, PendingChecks};
 
+/// Why the rules did not let a deployment through.
+enum JudgeStop {
+    /// The answer to give (a refusal, or an auto-deploy that waits).
+    Refused(Outcome),
+    /// Every rule passed but the approvals: ask for them.
+    NeedsApproval { audit: String },
+}
+
 /// What the rules let through, for the audit log and the answer.
 struct Judged {
     audit: String,
@@ -39,6 +47,21 @@ pub(super) struct Asked<'a> {
     pub actor: &'a crate::domain::Actor,
     pub force: bool,
     pub automatic: bool,
+    /// To a production environment (the rendered target's).
+    pub production: bool,
+    /// The `remove` task: no checks, no approvals.
+    pub removal: bool,
+    /// Who approved it (a request that waited for approvals).
+    pub approved_by: &'a [String],
+}
+
+/// A request's approvals, granted: it deploys the commit approved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Granted {
+    /// The approval request's number.
+    pub request: i64,
+    pub sha: Sha,
+    pub approvers: Vec<String>,
 }
 
 /// The task of a deployment that shuts a transient environment down
@@ -55,7 +78,23 @@ impl Hoist {
         request: &DeployRequest,
         dry_run: bool,
     ) -> Outcome {
-        match self.try_deploy(inbound, request, dry_run).await {
+        match self.try_deploy(inbound, request, dry_run, None).await {
+            Ok(outcome) | Err(outcome) => outcome,
+        }
+    }
+
+    /// A request whose approvals came in: deployed as its requester
+    /// asked, if the ref still names the commit approved.
+    pub(super) async fn deploy_granted(
+        &self,
+        inbound: &Inbound,
+        request: &DeployRequest,
+        granted: &Granted,
+    ) -> Outcome {
+        match self
+            .try_deploy(inbound, request, false, Some(granted))
+            .await
+        {
             Ok(outcome) | Err(outcome) => outcome,
         }
     }
@@ -65,6 +104,7 @@ impl Hoist {
         inbound: &Inbound,
         request: &DeployRequest,
         dry_run: bool,
+        granted: Option<&Granted>,
     ) -> Result<Outcome, Outcome> {
         if !dry_run
             && let Some(earlier) = self
@@ -106,6 +146,18 @@ impl Hoist {
                 ),
                 other => forge_refusal(&other),
             })?;
+        if let Some(granted) = granted.filter(|granted| granted.sha != sha) {
+            return Err(Outcome::new(
+                "refused",
+                format!(
+                    "Not deployed: `{git_ref}` moved from {} to {} since request #{} was asked, and the approvals were for {}. Ask again to deploy the new commit.",
+                    granted.sha.short(),
+                    sha.short(),
+                    granted.request,
+                    granted.sha.short()
+                ),
+            ));
+        }
         let actor = &inbound.origin.actor;
         let vars = TemplateVars {
             git_ref: git_ref.clone(),
@@ -138,8 +190,33 @@ impl Hoist {
             actor: &inbound.origin.actor,
             force: request.force,
             automatic: inbound.automatic,
+            production: rendered.production_environment,
+            removal: deployment.task == REMOVE_TASK,
+            approved_by: granted.map_or(&[], |granted| granted.approvers.as_slice()),
         };
-        let policy = self.judge(&asked, &what, dry_run).await?;
+        let policy = match self.judge(&asked, &what, dry_run).await {
+            Err(JudgeStop::Refused(outcome)) => return Err(outcome),
+            Err(JudgeStop::NeedsApproval { audit }) if granted.is_none() => {
+                return self
+                    .ask_for_approvals(inbound, request, &asked, &what)
+                    .await
+                    .map(|outcome| outcome.judged(&audit));
+            }
+            Err(JudgeStop::NeedsApproval { audit }) => {
+                return Err(Outcome::new(
+                    "refused",
+                    format!("Not deployed: {what} still needs approvals (deploy.yml asks for more than it got)."),
+                )
+                .judged(&audit));
+            }
+            Ok(judged) => judged,
+        };
+        // `!` sends no required checks only where the rules let it skip them.
+        let skip_checks = asked.removal
+            || (request.force && target.force_skips_checks(rendered.production_environment));
+        if skip_checks {
+            deployment.required_contexts = Some(Vec::new());
+        }
         if dry_run {
             return self
                 .dry_run(&repo, &sha, &deployment, &what)
@@ -213,7 +290,7 @@ impl Hoist {
             .await
             .map_err(internal)?;
         self.metrics.deployment_created();
-        let forced = if request.force && created.task != REMOVE_TASK {
+        let forced = if skip_checks && created.task != REMOVE_TASK {
             " Forced: required checks were not enforced."
         } else {
             ""
@@ -250,18 +327,25 @@ impl Hoist {
     }
 
     /// The safety rules' verdict ([`policy::evaluate`]) on this deployment,
-    /// for the audit log; `Err` is the refusal to answer with. An
-    /// automatic deployment stopped by a lock or a freeze window waits.
-    async fn judge(&self, asked: &Asked<'_>, what: &str, dry_run: bool) -> Result<Judged, Outcome> {
+    /// for the audit log; `Err` is the refusal to answer with, or the
+    /// approvals it needs. An automatic deployment stopped by a lock or a
+    /// freeze window waits, and one stopped by pending checks waits for
+    /// them.
+    async fn judge(
+        &self,
+        asked: &Asked<'_>,
+        what: &str,
+        dry_run: bool,
+    ) -> Result<Judged, JudgeStop> {
         // GitHub failing is said as GitHub failing, not as hoist's fault.
-        let decision =
-            self.decide(asked)
-                .await
-                .map_err(|error| match error.downcast_ref::<ForgeError>() {
-                    Some(forge) => forge_refusal(forge),
-                    None => internal(error),
-                })?;
+        let (decision, checks) = self.decide_with_checks(asked).await.map_err(|error| {
+            JudgeStop::Refused(match error.downcast_ref::<ForgeError>() {
+                Some(forge) => forge_refusal(forge),
+                None => internal(error),
+            })
+        })?;
         let audit = decision.audit_text();
+        let refused = JudgeStop::Refused;
         match decision {
             Decision::Allowed { reasons } => Ok(Judged {
                 audit,
@@ -271,19 +355,61 @@ impl Hoist {
                     .map(str::to_owned)
                     .collect(),
             }),
+            Decision::Denied {
+                rule: Rule::Approval,
+                reason,
+            } if dry_run => Ok(Judged {
+                audit,
+                warnings: vec![format!("it would wait for approvals: {reason}")],
+            }),
+            Decision::Denied {
+                rule: Rule::Approval,
+                ..
+            } => Err(JudgeStop::NeedsApproval { audit }),
+            // The dry run's own report names the checks and their state.
+            Decision::Denied {
+                rule: Rule::Checks, ..
+            } if dry_run => Ok(Judged {
+                audit,
+                warnings: Vec::new(),
+            }),
+            Decision::Denied {
+                rule: Rule::Checks, ..
+            } if asked.automatic && !dry_run => {
+                let required = asked.target.required_contexts.as_deref();
+                let blocking = policy::blocking_checks(&checks, required);
+                if blocking.iter().all(|c| c.state == CheckState::Pending) {
+                    Err(refused(
+                        waiting_for(asked.repo, asked.sha, &blocking, what).judged(&audit),
+                    ))
+                } else {
+                    Err(refused(
+                        Outcome::new(
+                            "refused",
+                            format!(
+                                "Not deployed: these checks must pass first: {}.",
+                                policy::describe_checks(&blocking)
+                            ),
+                        )
+                        .judged(&audit),
+                    ))
+                }
+            }
             Decision::Denied { rule, reason }
                 if asked.automatic && !dry_run && matches!(rule, Rule::Lock | Rule::Freeze) =>
             {
-                Err(Outcome {
-                    pending: Some(Box::new(PendingChecks {
-                        repo: asked.repo.clone(),
-                        sha: asked.sha.clone(),
-                        checks: Vec::new(),
-                        blocked_by: Some(rule),
-                    })),
-                    ..Outcome::new("waiting", format!("Waiting to deploy {what}: {reason}"))
-                }
-                .judged(&audit))
+                Err(refused(
+                    Outcome {
+                        pending: Some(Box::new(PendingChecks {
+                            repo: asked.repo.clone(),
+                            sha: asked.sha.clone(),
+                            checks: Vec::new(),
+                            blocked_by: Some(rule),
+                        })),
+                        ..Outcome::new("waiting", format!("Waiting to deploy {what}: {reason}"))
+                    }
+                    .judged(&audit),
+                ))
             }
             Decision::Denied { reason, .. } => {
                 let verb = if dry_run {
@@ -291,7 +417,9 @@ impl Hoist {
                 } else {
                     "Not deployed"
                 };
-                Err(Outcome::new("refused", format!("{verb}: {reason}")).judged(&audit))
+                Err(refused(
+                    Outcome::new("refused", format!("{verb}: {reason}")).judged(&audit),
+                ))
             }
         }
     }
@@ -403,7 +531,22 @@ impl Hoist {
     /// [`policy::evaluate`] with the facts from the store and the forge,
     /// now.
     pub(super) async fn decide(&self, asked: &Asked<'_>) -> anyhow::Result<Decision> {
+        self.decide_with_checks(asked)
+            .await
+            .map(|(decision, _)| decision)
+    }
+
+    /// [`Hoist::decide`], and the commit's checks it read.
+    async fn decide_with_checks(
+        &self,
+        asked: &Asked<'_>,
+    ) -> anyhow::Result<(Decision, Vec<Check>)> {
         let now = Timestamp::now();
+        // A removal needs no checks: nothing is put live.
+        let checks = match asked.removal {
+            true => None,
+            false => Some(self.forge.commit_checks(asked.repo, asked.sha).await?),
+        };
         let locks = self.store.locks(now).await?;
         let proven_in = self.proven_in(asked).await?;
         let permission = self.permission(asked).await?;
@@ -432,21 +575,39 @@ impl Hoist {
             environment: &environment,
             force: asked.force,
             automatic: asked.automatic,
+            production: asked.production,
+            removal: asked.removal,
         };
+        let teams = self.teams_of(asked).await?;
         let facts = policy::Facts {
             locks: &locks,
             proven_in: &proven_in,
             behind,
             default_branch_tip,
             permission,
+            teams: &teams,
+            checks: checks.as_deref(),
+            approved_by: asked.approved_by,
         };
-        Ok(policy::evaluate(
-            &request,
-            asked.actor,
-            asked.target,
-            &facts,
-            now,
-        ))
+        let decision = policy::evaluate(&request, asked.actor, asked.target, &facts, now);
+        Ok((decision, checks.unwrap_or_default()))
+    }
+
+    /// The teams the target's lists name that the person is a member of,
+    /// asked of GitHub only where there are such teams and a login.
+    async fn teams_of(&self, asked: &Asked<'_>) -> anyhow::Result<Vec<String>> {
+        match (&self.github, asked.actor.login.as_deref(), asked.automatic) {
+            (Some(github), Some(login), false) => {
+                let mut member_of = Vec::new();
+                for team in asked.target.teams() {
+                    if github.team_member(team, login).await? {
+                        member_of.push(team.to_owned());
+                    }
+                }
+                Ok(member_of)
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// The targets of `after` where the commit has deployed successfully
@@ -527,19 +688,19 @@ impl Hoist {
             .commit_checks(repo, sha)
             .await
             .map_err(|e| forge_refusal(&e))?;
-        let blocking = blocking_checks(&checks, deployment.required_contexts.as_deref());
+        let blocking = policy::blocking_checks(&checks, deployment.required_contexts.as_deref());
         let verdict = if blocking.is_empty() {
             "it would be accepted".to_owned()
         } else {
             format!(
                 "it would be refused until these pass: {}",
-                describe(&blocking)
+                policy::describe_checks(&blocking)
             )
         };
         let seen = if checks.is_empty() {
             "none reported".to_owned()
         } else {
-            describe(&checks)
+            policy::describe_checks(&checks)
         };
         Ok(Outcome::new(
             "noop",
@@ -603,11 +764,8 @@ fn new_deployment(
                 .unwrap_or_else(|| format!("Deploy request from hoist by {requested_by}")),
         ),
         auto_merge: rendered.auto_merge && !request.force,
-        required_contexts: if request.force {
-            Some(Vec::new())
-        } else {
-            rendered.required_contexts.clone()
-        },
+        // `[]` (skip them) is set by the caller where the rules allow.
+        required_contexts: rendered.required_contexts.clone(),
         payload: Value::Object(payload),
         transient_environment: rendered.transient_environment,
         production_environment: rendered.production_environment,
@@ -615,42 +773,6 @@ fn new_deployment(
         retried: false,
         requested_by,
     }
-}
-
-/// The checks that stop a deployment, by GitHub's rule: with no list,
-/// every check must pass; with a list, each listed one must (a missing one
-/// counts as pending).
-fn blocking_checks(checks: &[Check], required: Option<&[String]>) -> Vec<Check> {
-    match required {
-        None => checks
-            .iter()
-            .filter(|c| c.state != CheckState::Success)
-            .cloned()
-            .collect(),
-        Some(names) => names
-            .iter()
-            .filter_map(|name| match checks.iter().find(|c| &c.name == name) {
-                Some(check) if check.state == CheckState::Success => None,
-                Some(check) => Some(check.clone()),
-                None => Some(Check {
-                    name: name.clone(),
-                    state: CheckState::Pending,
-                    url: None,
-                }),
-            })
-            .collect(),
-    }
-}
-
-fn describe(checks: &[Check]) -> String {
-    checks
-        .iter()
-        .map(|c| match &c.url {
-            Some(url) => format!("{} {} ({url})", c.name, c.state.as_str()),
-            None => format!("{} {}", c.name, c.state.as_str()),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// An automatic deployment that met pending checks: it deploys when they
@@ -667,7 +789,7 @@ fn waiting_for(repo: &RepoName, sha: &Sha, checks: &[Check], what: &str) -> Outc
             "waiting",
             format!(
                 "Waiting for {} before deploying {what}: it deploys when they pass.",
-                describe(checks)
+                policy::describe_checks(checks)
             ),
         )
     }
@@ -682,49 +804,10 @@ fn forge_refusal(error: &ForgeError) -> Outcome {
 }
 
 /// An error of hoist's own (the store): logged in full, answered briefly.
-fn internal(error: impl std::fmt::Display) -> Outcome {
+pub(super) fn internal(error: impl std::fmt::Display) -> Outcome {
     tracing::error!(%error, "internal error while handling a deploy");
     Outcome::new(
         "error",
         "Something went wrong on my side and nothing was deployed; the operator can find the details in hoist's log.",
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn check(name: &str, state: CheckState) -> Check {
-        Check {
-            name: name.into(),
-            state,
-            url: None,
-        }
-    }
-
-    #[test]
-    fn every_check_must_pass_when_none_are_listed() {
-        let checks = [
-            check("ci", CheckState::Success),
-            check("lint", CheckState::Failure),
-        ];
-        assert_eq!(
-            blocking_checks(&checks, None),
-            vec![check("lint", CheckState::Failure)]
-        );
-    }
-
-    #[test]
-    fn listed_checks_must_exist_and_pass() {
-        let checks = [
-            check("ci", CheckState::Success),
-            check("lint", CheckState::Failure),
-        ];
-        let required = ["ci".to_owned(), "deploy/promotion".to_owned()];
-        assert_eq!(
-            blocking_checks(&checks, Some(&required)),
-            vec![check("deploy/promotion", CheckState::Pending)]
-        );
-        assert!(blocking_checks(&checks, Some(&[])).is_empty());
-    }
 }

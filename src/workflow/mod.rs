@@ -8,6 +8,7 @@
 //! **Architecture invariant:** no platform types here; replies are plain
 //! text addressed to an [`Origin`](crate::domain::Origin).
 
+mod approvals;
 mod auto;
 mod cancel;
 mod deploy;
@@ -22,14 +23,16 @@ use crate::app::Hoist;
 use crate::chat::{DeploymentCard, Inbound, Reaction, Reply};
 use crate::command::{self, Command};
 use crate::domain::{Origin, RepoName, Sha};
-use crate::policy::Rule;
+use crate::policy::{Rule, Verdict};
 use crate::store::AuditEntry;
 
 /// What a command came to, for the audit log and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
-    /// `deployed`, `noop`, `answered`, `invalid`, `refused`, `error`, or
-    /// `waiting` (an automatic deployment whose checks are pending).
+    /// `deployed`, `noop`, `answered`, `invalid`, `refused`, `error`,
+    /// `waiting` (an automatic deployment whose checks are pending),
+    /// `queued` (waiting for approvals), `approved`, `rejected`,
+    /// `expired`, `locked`, `unlocked`, ...
     pub kind: &'static str,
     /// The reply sent (or its gist): the audit log's detail.
     pub detail: String,
@@ -41,6 +44,9 @@ pub struct Outcome {
     /// What `policy::evaluate` decided, for the audit log (a deployment's
     /// request; `None` for commands it does not judge).
     pub policy: Option<String>,
+    /// The approval request a `queued` deployment waits in, for
+    /// platforms that show buttons to approve it.
+    pub approval: Option<i64>,
 }
 
 /// What an automatic deployment waits for: checks pending on its
@@ -61,6 +67,7 @@ impl Outcome {
             card: None,
             pending: None,
             policy: None,
+            approval: None,
         }
     }
 }
@@ -129,9 +136,13 @@ impl Hoist {
                 },
             })
             .await?;
-        // Only a deployment and a lock concern the whole conversation,
-        // unless an event started it and there is no asker to answer alone.
-        let public = matches!(outcome.kind, "deployed" | "locked" | "unlocked");
+        // Only a deployment, a lock and approvals concern the whole
+        // conversation, unless an event started it and there is no asker
+        // to answer alone.
+        let public = matches!(
+            outcome.kind,
+            "deployed" | "locked" | "unlocked" | "queued" | "approved" | "rejected" | "expired"
+        );
         let only_asker = !public && !inbound.automatic;
         // Where the command is a message of its own (a PR comment), a
         // refusal also marks it.
@@ -140,6 +151,7 @@ impl Hoist {
             card: outcome.card.as_deref().cloned(),
             reaction: (refused && inbound.origin.message.is_some()).then_some(Reaction::Confused),
             answer_handle: inbound.answer_handle.clone(),
+            approval: outcome.approval,
             ..Reply::text(inbound.origin.clone(), outcome.detail.clone(), only_asker)
         };
         self.reply(&reply, Some(&format!("answer:{}", inbound.request_key)))
@@ -186,6 +198,22 @@ impl Hoist {
                     .await
             }
             Command::Locks { app } => self.list_locks(app.as_deref()).await,
+            Command::Approve { request } => {
+                let vote = approvals::VoteRequest {
+                    number: request,
+                    verdict: Verdict::Approve,
+                    reason: None,
+                };
+                self.vote_command(inbound, &vote).await
+            }
+            Command::Reject { request, reason } => {
+                let vote = approvals::VoteRequest {
+                    number: request,
+                    verdict: Verdict::Reject,
+                    reason: reason.as_deref(),
+                };
+                self.vote_command(inbound, &vote).await
+            }
             Command::Rollback { app, environment } => {
                 self.rollback(inbound, app.as_deref(), environment.as_deref())
                     .await

@@ -4,7 +4,8 @@
 use jiff::Timestamp;
 
 use crate::app::Hoist;
-use crate::forge::DeploymentFilter;
+use crate::domain::DeploymentState;
+use crate::forge::{Deployment, DeploymentFilter};
 use crate::policy::ago;
 
 use super::Outcome;
@@ -100,7 +101,7 @@ impl Hoist {
         let lines: Vec<String> = deployments
             .iter()
             .map(|d| {
-                format!(
+                let line = format!(
                     "#{} {} {} ({}) to {} by {}, {}",
                     d.id,
                     d.state.map_or("created", |s| s.as_str()),
@@ -109,7 +110,11 @@ impl Hoist {
                     d.environment,
                     d.creator,
                     ago(now, d.created_at)
-                )
+                );
+                match timing(d, now) {
+                    Some(timing) => format!("{line}, {timing}"),
+                    None => line,
+                }
             })
             .collect();
         Outcome::new(
@@ -120,5 +125,99 @@ impl Hoist {
                 lines.join("\n")
             ),
         )
+    }
+}
+
+/// How long a deployment took, or has taken so far: `took 2m 10s` once it
+/// ended (created to its final status), `running 40s so far` while in
+/// progress and `waiting 40s` before that (created to now). `None` for
+/// `inactive`, whose status says when it was superseded, not how long it
+/// ran, and for an end the forge gave no time for.
+fn timing(deployment: &Deployment, now: Timestamp) -> Option<String> {
+    let since = |until: Timestamp| duration(deployment.created_at, until);
+    match deployment.state {
+        Some(DeploymentState::Inactive) => None,
+        Some(DeploymentState::Success | DeploymentState::Failure | DeploymentState::Error) => {
+            deployment.status_at.map(|at| format!("took {}", since(at)))
+        }
+        Some(DeploymentState::InProgress) => Some(format!("running {} so far", since(now))),
+        Some(DeploymentState::Pending | DeploymentState::Queued) | None => {
+            Some(format!("waiting {}", since(now)))
+        }
+    }
+}
+
+/// The time from `from` to `until` in at most two units: `45s`, `2m 10s`,
+/// `1h 5m`, `2d 3h` (a zero second unit left out: `2m`). Never negative:
+/// clocks that disagree give `0s`.
+fn duration(from: Timestamp, until: Timestamp) -> String {
+    let secs = until.duration_since(from).as_secs().max(0);
+    let (big, big_unit, small, small_unit) = match secs {
+        0..60 => return format!("{secs}s"),
+        60..3600 => (secs / 60, "m", secs % 60, "s"),
+        3600..86_400 => (secs / 3600, "h", secs % 3600 / 60, "m"),
+        _ => (secs / 86_400, "d", secs % 86_400 / 3600, "h"),
+    };
+    match small {
+        0 => format!("{big}{big_unit}"),
+        _ => format!("{big}{big_unit} {small}{small_unit}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeploymentId, Sha};
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + secs).unwrap()
+    }
+
+    #[test]
+    fn durations_read_in_at_most_two_units() {
+        let d = |secs: i64| duration(at(0), at(secs));
+        assert_eq!(d(0), "0s");
+        assert_eq!(d(45), "45s");
+        assert_eq!(d(60), "1m");
+        assert_eq!(d(130), "2m 10s");
+        assert_eq!(d(3599), "59m 59s");
+        assert_eq!(d(3600 + 5 * 60 + 59), "1h 5m");
+        assert_eq!(d(2 * 3600), "2h");
+        assert_eq!(d(2 * 86_400 + 3 * 3600 + 17), "2d 3h");
+        assert_eq!(d(-30), "0s");
+    }
+
+    #[test]
+    fn each_state_tells_how_long_it_took_or_has_taken() {
+        let deployment = |state: Option<DeploymentState>, status_at: Option<i64>| Deployment {
+            id: DeploymentId(1),
+            git_ref: "main".into(),
+            sha: Sha::new(&"a".repeat(40)).unwrap(),
+            task: "deploy".into(),
+            environment: "staging".into(),
+            description: None,
+            creator: "ada".into(),
+            created_at: at(0),
+            payload: serde_json::Value::Null,
+            state,
+            status_at: status_at.map(at),
+            transient_environment: false,
+            production_environment: false,
+        };
+        let now = at(1000);
+        let timing = |state, status_at| timing(&deployment(state, status_at), now);
+        use DeploymentState::*;
+        assert_eq!(timing(Some(Success), Some(130)).unwrap(), "took 2m 10s");
+        assert_eq!(timing(Some(Failure), Some(5)).unwrap(), "took 5s");
+        assert_eq!(timing(Some(Error), Some(0)).unwrap(), "took 0s");
+        assert_eq!(timing(Some(Success), None), None);
+        assert_eq!(timing(Some(Inactive), Some(900)), None);
+        assert_eq!(
+            timing(Some(InProgress), Some(10)).unwrap(),
+            "running 16m 40s so far"
+        );
+        assert_eq!(timing(Some(Queued), Some(10)).unwrap(), "waiting 16m 40s");
+        assert_eq!(timing(Some(Pending), None).unwrap(), "waiting 16m 40s");
+        assert_eq!(timing(None, None).unwrap(), "waiting 16m 40s");
     }
 }

@@ -1,7 +1,8 @@
 //! A fake GitHub REST API: repositories with branches, tags, files, commit
 //! statuses and check runs, the Deployments API, and the parts of pull
 //! request conversations hoist uses (pull requests, collaborator
-//! permissions, issue comments, reactions), answering as GitHub does (the
+//! permissions, issue comments, reactions), organization teams' memberships,
+//! answering as GitHub does (the
 //! JSON shapes of `tests/fixtures/github/`, 200/201/202/304/404/409/422,
 //! rate-limit headers), with scripted failures.
 
@@ -156,6 +157,9 @@ struct Model {
     /// Added to every answer, like a distant GitHub.
     latency: Duration,
     installation_tokens: Vec<String>,
+    /// Lowercased `org/team-slug` -> lowercased login -> `active` or
+    /// `pending`.
+    teams: HashMap<String, HashMap<String, &'static str>>,
     /// Where repositories served over git live (`<root>/owner/name.git`).
     git_root: Option<tempfile::TempDir>,
     /// Git requests answered, and those refused for their credentials.
@@ -346,6 +350,28 @@ impl FakeGitHub {
             .insert(login.to_lowercase(), permission.to_owned());
     }
 
+    /// Makes `logins` the active members of `team` (`org/team-slug`),
+    /// creating the team; its pending members stay. A team never set is
+    /// unknown: GitHub answers 404, as for someone not in it.
+    pub fn set_team_members(&self, team: &str, logins: &[&str]) {
+        let mut model = self.model();
+        let members = model.teams.entry(team.to_lowercase()).or_default();
+        members.retain(|_, state| *state == "pending");
+        for login in logins {
+            members.insert(login.to_lowercase(), "active");
+        }
+    }
+
+    /// `login` is invited to `team` and has not accepted yet: GitHub's
+    /// membership answer says `pending`.
+    pub fn invite_to_team(&self, team: &str, login: &str) {
+        self.model()
+            .teams
+            .entry(team.to_lowercase())
+            .or_default()
+            .insert(login.to_lowercase(), "pending");
+    }
+
     /// The comments hoist posted on issue or pull request `number`, oldest
     /// first.
     pub fn comments(&self, repo: &str, number: u64) -> Vec<FakeComment> {
@@ -425,6 +451,11 @@ impl FakeGitHub {
     /// A status posted by something else (CI, a runner) without a webhook
     /// reaching hoist.
     pub fn add_status(&self, id: i64, state: &str, description: &str) {
+        self.add_status_at(id, state, description, jiff::Timestamp::now());
+    }
+
+    /// Like [`FakeGitHub::add_status`], posted at `at`.
+    pub fn add_status_at(&self, id: i64, state: &str, description: &str, at: jiff::Timestamp) {
         let fixture: Value = serde_json::from_str(STATUS_FIXTURE).unwrap();
         let mut model = self.model();
         let deployment = model
@@ -436,8 +467,21 @@ impl FakeGitHub {
         status["id"] = json!(deployment.statuses.len() + 1);
         status["state"] = json!(state);
         status["description"] = json!(description);
-        status["created_at"] = json!(jiff::Timestamp::now().to_string());
+        status["created_at"] = json!(at.to_string());
+        status["updated_at"] = json!(at.to_string());
         deployment.statuses.push(status);
+    }
+
+    /// Moves a deployment's creation time (as if it were made at `at`).
+    pub fn set_created_at(&self, id: i64, at: jiff::Timestamp) {
+        let mut model = self.model();
+        let deployment = model
+            .deployments
+            .iter_mut()
+            .find(|d| d.json["id"] == id)
+            .expect("a deployment of the fake");
+        deployment.json["created_at"] = json!(at.to_string());
+        deployment.json["updated_at"] = json!(at.to_string());
     }
 
     /// The statuses posted to a deployment, oldest first.
@@ -829,6 +873,33 @@ fn answer(
                 StatusCode::OK,
                 json!({"id": INSTALLATION_ID, "app_id": APP_ID, "target_type": "Organization"}),
             )
+        }
+        (Caller::App, &Method::GET, ["orgs", org, "installation"]) => {
+            let prefix = format!("{}/", org.to_lowercase());
+            let known = model.repos.keys().any(|repo| repo.starts_with(&prefix))
+                || model.teams.keys().any(|team| team.starts_with(&prefix));
+            if !known {
+                return message(StatusCode::NOT_FOUND, "Not Found");
+            }
+            json_answer(
+                StatusCode::OK,
+                json!({"id": INSTALLATION_ID, "app_id": APP_ID, "target_type": "Organization", "account": {"login": org, "type": "Organization"}}),
+            )
+        }
+        (Caller::Token, &Method::GET, ["orgs", org, "teams", slug, "memberships", login]) => {
+            let team = format!("{org}/{slug}").to_lowercase();
+            let Some(state) = model
+                .teams
+                .get(&team)
+                .and_then(|members| members.get(&login.to_lowercase()))
+            else {
+                return message(StatusCode::NOT_FOUND, "Not Found");
+            };
+            let body = json!({"url": format!("https://api.github.com/teams/1/memberships/{login}"),
+                              "role": "member", "state": state});
+            with_etag(headers, &body.to_string(), || {
+                json_answer(StatusCode::OK, body.clone())
+            })
         }
         (Caller::Token, _, ["repos", owner, name, rest @ ..]) => {
             let full = format!("{owner}/{name}").to_lowercase();
@@ -1341,6 +1412,10 @@ fn create_status(model: &mut Model, full: &str, id: &str, body: &[u8]) -> Respon
         .get("environment_url")
         .cloned()
         .unwrap_or(Value::Null);
+    // Posted now, as GitHub stamps it (not the fixture's 2019 time).
+    let now = jiff::Timestamp::now().to_string();
+    status["created_at"] = json!(now);
+    status["updated_at"] = json!(now);
     deployment.statuses.push(status.clone());
     json_answer(StatusCode::CREATED, status)
 }

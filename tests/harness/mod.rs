@@ -80,7 +80,7 @@ pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
              [store]\nurl = \"sqlite://{db}\"\n[forge]\nkind = \"github\"\n\
              [github]\napi_url = \"{github}\"\n[slack]\napi_url = \"{slack}\"\n\
              [discord]\napi_url = \"{discord_api}\"\npublic_key = \"{public_key}\"\napplication_id = \"{application}\"\ngateway = false\n\
-             [users]\nU0ADA = \"ada-gh\"\n53908232506183680 = \"mason-gh\"\n[apps.api]\nrepo = \"acme/api\"\n{extra}",
+             [users]\nU0ADA = \"ada-gh\"\nU0GRACE = \"grace-gh\"\nU0HAL = \"hal-gh\"\n53908232506183680 = \"mason-gh\"\n[apps.api]\nrepo = \"acme/api\"\n{extra}",
             db = dir.path().join("hoist.db").display(),
             github = github.url(),
             slack = slack.api_url(),

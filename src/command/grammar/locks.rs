@@ -17,15 +17,13 @@ use nom::Parser;
 use nom::bytes::complete::take_while;
 
 use super::super::duration;
+use super::reason;
 use super::{
     Fail, NAME_CHARS, Res, ends_word, excerpt, fail, fail_with, first_word, is_name_char, keyword,
     name, next_char, preposition, ws0,
 };
 use crate::command::Command;
 use crate::suggest::nearest;
-
-/// The longest reason, in chars: a sentence, not a paste.
-const MAX_REASON_CHARS: usize = 200;
 
 /// The refusal of an environment or app named beside `--global`, by
 /// `lock` and by `unlock`.
@@ -115,7 +113,11 @@ fn refuse_preposition<'a, T>(input: &'a str, command: &str) -> Res<'a, T> {
 
 /// An option after `--`: its name, lower-cased, and the input after it.
 /// Only `known` options pass; any other is refused with the nearest.
-fn option<'a>(input: &'a str, command: &str, known: &[&'static str]) -> Res<'a, &'static str> {
+pub(super) fn option<'a>(
+    input: &'a str,
+    command: &str,
+    known: &[&'static str],
+) -> Res<'a, &'static str> {
     let after_dashes = input.get(2..).unwrap_or_default();
     let (rest, typed) = take_while::<_, _, Fail>(|c: char| c.is_ascii_alphanumeric() || c == '-')
         .parse(after_dashes)?;
@@ -144,27 +146,6 @@ fn option<'a>(input: &'a str, command: &str, known: &[&'static str]) -> Res<'a, 
         );
     }
     Ok((rest, found))
-}
-
-/// The reason: the rest of the text, trimmed, at most
-/// [`MAX_REASON_CHARS`]; `after` names what introduced it, for the
-/// message when nothing follows.
-fn reason<'a>(input: &'a str, after: &str) -> Res<'a, String> {
-    let (start, _) = ws0(input)?;
-    let reason = start.trim_end();
-    if reason.is_empty() {
-        return fail(start, format!("expected a reason after {after}"));
-    }
-    if let Some((offset, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
-        return fail(
-            start.get(offset..).unwrap_or(start),
-            format!("a reason has at most {MAX_REASON_CHARS} characters; this one goes on"),
-        );
-    }
-    Ok((
-        start.get(start.len()..).unwrap_or_default(),
-        reason.to_owned(),
-    ))
 }
 
 /// What `for` introduced: an app or a duration.
@@ -344,7 +325,7 @@ pub(in crate::command) fn lock(input: &str) -> Res<'_, Command> {
             break;
         }
         if let Some(after) = rest.strip_prefix(':') {
-            let (after, text) = reason(after, "`:`")?;
+            let (after, text) = reason::reason(after, "`:`")?;
             why = Some(text);
             rest = after;
             break;
@@ -356,10 +337,7 @@ pub(in crate::command) fn lock(input: &str) -> Res<'_, Command> {
                 rest = after;
                 continue;
             }
-            if after.starts_with(':') {
-                return fail(after, "write `--reason TEXT`, without `:`");
-            }
-            let (after, text) = reason(after, "`--reason`")?;
+            let (after, text) = reason::after_option(after)?;
             why = Some(text);
             rest = after;
             break;
@@ -383,7 +361,7 @@ pub(in crate::command) fn lock(input: &str) -> Res<'_, Command> {
         if preposition(rest).is_ok() {
             return refuse_preposition(rest, COMMAND);
         }
-        let (after, text) = reason(rest, "the lock")?;
+        let (after, text) = reason::reason(rest, "the lock")?;
         why = Some(text);
         rest = after;
         break;

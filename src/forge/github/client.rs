@@ -194,8 +194,32 @@ impl Client {
             });
         }
         let crab = self.client_for(repo).await?;
+        self.revalidate(&crab, call, cached).await
+    }
+
+    /// Like [`Client::get_cached`], for an organization's endpoint
+    /// (`/orgs/{org}/...`): as a GitHub App, through the installation on
+    /// that organization.
+    pub async fn get_cached_in_org(
+        &self,
+        org: &str,
+        call: &Call<'_>,
+    ) -> Result<Answer, ForgeError> {
+        let cached = self.lock_etags().get(&call.path).cloned();
+        let crab = self.client_for_org(org).await?;
+        self.revalidate(&crab, call, cached).await
+    }
+
+    /// Sends a GET with the cached answer's ETag, if there is one, and
+    /// answers from the cache on 304.
+    async fn revalidate(
+        &self,
+        crab: &Octocrab,
+        call: &Call<'_>,
+        cached: Option<Cached>,
+    ) -> Result<Answer, ForgeError> {
         let answer = self
-            .send_with(&crab, call, cached.as_ref().map(|hit| hit.etag.as_str()))
+            .send_with(crab, call, cached.as_ref().map(|hit| hit.etag.as_str()))
             .await?;
         if answer.status == StatusCode::NOT_MODIFIED {
             return match cached {
@@ -238,6 +262,48 @@ impl Client {
                 if answer.status == StatusCode::NOT_FOUND {
                     return Err(ForgeError::NotFound {
                         what: format!("an installation of hoist's GitHub App on {repo}"),
+                    });
+                }
+                expect_success(&answer)?;
+                let installation: Installation = answer.json("an installation")?;
+                let crab = installation_client(app, installation.id)?;
+                installations.insert(key, (installation.id, Arc::clone(&crab)));
+                Ok(crab)
+            }
+        }
+    }
+
+    /// The client for an organization's endpoints: the token, or the
+    /// app's installation on `org`. An app has one installation per
+    /// account, so one already known for a repository of `org` is it;
+    /// otherwise GitHub is asked once (`GET /orgs/{org}/installation`).
+    async fn client_for_org(&self, org: &str) -> Result<Arc<Octocrab>, ForgeError> {
+        match &self.auth {
+            Auth::Token(crab, _) => Ok(Arc::clone(crab)),
+            Auth::App { app, installations } => {
+                // Repositories are keyed `owner/name`, organizations
+                // `owner`: the two never collide.
+                let key = org.to_lowercase();
+                let prefix = format!("{key}/");
+                let mut installations = installations.lock().await;
+                let known = installations
+                    .iter()
+                    .find(|(repo, _)| repo.starts_with(&prefix))
+                    .map(|(_, entry)| entry)
+                    .or_else(|| installations.get(&key));
+                if let Some((_, crab)) = known {
+                    return Ok(Arc::clone(crab));
+                }
+                let path = format!(
+                    "/orgs/{}/installation",
+                    percent_encoding::utf8_percent_encode(org, super::QUERY)
+                );
+                let answer = self.send_with(app, &Call::get(path), None).await?;
+                if answer.status == StatusCode::NOT_FOUND {
+                    return Err(ForgeError::NotFound {
+                        what: format!(
+                            "an installation of hoist's GitHub App on the organization {org}"
+                        ),
                     });
                 }
                 expect_success(&answer)?;

@@ -7,6 +7,7 @@
 
 mod client;
 mod issues;
+mod teams;
 pub mod webhook;
 mod wire;
 
@@ -195,18 +196,17 @@ impl GitHubForge {
         earlier.into_deployment(state).map(Some)
     }
 
+    /// The state of a deployment's latest status, and when it was posted.
     async fn latest_state(
         &self,
         repo: &RepoName,
         id: i64,
-    ) -> Result<Option<DeploymentState>, ForgeError> {
+    ) -> Result<Option<(DeploymentState, Option<Timestamp>)>, ForgeError> {
         let path = format!("/repos/{repo}/deployments/{id}/statuses?per_page=1");
         let answer = self.client.send(repo, &Call::get(path)).await?;
         expect_success(&answer)?;
         let statuses: Vec<WireStatus> = answer.json("deployment statuses")?;
-        Ok(statuses
-            .first()
-            .and_then(|status| DeploymentState::parse(&status.state)))
+        Ok(statuses.first().and_then(WireStatus::latest))
     }
 }
 

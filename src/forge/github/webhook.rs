@@ -164,7 +164,7 @@ pub fn parse_event(event: &str, body: &str) -> Result<ForgeEvent, String> {
                 .map_err(|e| e.to_string())?;
             let deployment = parsed
                 .deployment
-                .into_deployment(Some(status.state))
+                .into_deployment(Some((status.state, Some(at))))
                 .map_err(|e| e.to_string())?;
             Ok(ForgeEvent::DeploymentStatus {
                 repo,
@@ -268,6 +268,8 @@ mod tests {
             ("metadata", "read"),
             ("statuses", "read"),
             ("checks", "read"),
+            // Organization: team membership (`GitHubForge::team_member`).
+            ("members", "read"),
         ] {
             assert_eq!(permissions[scope], level, "{scope}");
         }

@@ -44,7 +44,12 @@ pub(super) struct WireDeployment {
 }
 
 impl WireDeployment {
-    pub fn into_deployment(self, state: Option<DeploymentState>) -> Result<Deployment, ForgeError> {
+    /// The deployment with its latest status's state and time, when
+    /// known.
+    pub fn into_deployment(
+        self,
+        latest: Option<(DeploymentState, Option<Timestamp>)>,
+    ) -> Result<Deployment, ForgeError> {
         let sha =
             Sha::new(&self.sha).ok_or_else(|| bad_answer("a deployment without a valid sha"))?;
         // A deployment created with a string payload comes back as one.
@@ -69,7 +74,8 @@ impl WireDeployment {
             creator,
             created_at: self.created_at,
             payload,
-            state,
+            state: latest.map(|(state, _)| state),
+            status_at: latest.and_then(|(_, at)| at),
             transient_environment: self.transient_environment,
             production_environment: self.production_environment,
         })
@@ -93,6 +99,12 @@ pub(super) struct WireStatus {
 }
 
 impl WireStatus {
+    /// The state and time of a status, as a deployment's latest; `None`
+    /// for a state hoist does not know.
+    pub fn latest(&self) -> Option<(DeploymentState, Option<Timestamp>)> {
+        DeploymentState::parse(&self.state).map(|state| (state, self.created_at))
+    }
+
     pub fn into_status(self) -> Result<(NewStatus, Timestamp), ForgeError> {
         let state = DeploymentState::parse(&self.state)
             .ok_or_else(|| bad_answer("a deployment status with an unknown state"))?;

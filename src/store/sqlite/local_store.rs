@@ -10,12 +10,15 @@ use crate::domain::{DeploymentId, DeploymentState, RepoName, Sha};
 use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus};
 use crate::store::{LocalForgeStore, StoreResult};
 
-/// Every column of a [`Deployment`], with its latest state.
+/// Every column of a [`Deployment`], with its latest state and when that
+/// was posted.
 const SELECT_DEPLOYMENT: &str = "SELECT d.id, d.git_ref, d.sha, d.task, d.environment, \
      d.description, d.creator, d.created_at, d.payload, d.transient_environment, \
      d.production_environment, \
      (SELECT s.state FROM local_statuses s WHERE s.deployment_id = d.id \
-      ORDER BY s.id DESC LIMIT 1) AS state \
+      ORDER BY s.id DESC LIMIT 1) AS state, \
+     (SELECT s.at FROM local_statuses s WHERE s.deployment_id = d.id \
+      ORDER BY s.id DESC LIMIT 1) AS status_at \
      FROM local_deployments d";
 
 #[derive(sqlx::FromRow)]
@@ -32,6 +35,7 @@ struct DeploymentRow {
     transient_environment: bool,
     production_environment: bool,
     state: Option<String>,
+    status_at: Option<i64>,
 }
 
 impl DeploymentRow {
@@ -56,6 +60,7 @@ impl DeploymentRow {
             payload: serde_json::from_str(&self.payload)
                 .with_context(|| format!("corrupt payload of local deployment {}", self.id))?,
             state,
+            status_at: self.status_at.map(from_millis).transpose()?,
             transient_environment: self.transient_environment,
             production_environment: self.production_environment,
         })
