@@ -321,3 +321,54 @@ async fn the_cancel_button_calls_off_a_deployment_that_has_not_started() {
         ))
         .await;
 }
+
+#[tokio::test]
+async fn the_approve_button_approves_a_waiting_deployment() {
+    let serving = serve().await;
+    serving.github.set_file(
+        "acme/api",
+        "main",
+        ".github/deploy.yml",
+        "production:\n  required_contexts: []\n  approvals: { from: [hal-gh] }\n",
+    );
+    serving.discord.expect_interaction("tok-ask-1", CHANNEL);
+    let deploy = discord_command(
+        "786008729715212360",
+        "tok-ask-1",
+        "deploy",
+        json!([option("app", "api"), option("environment", "production")]),
+    );
+    serving.discord_interaction(&deploy, 0).await;
+    let asked = serving
+        .discord
+        .wait_for("Deployment request #1: api main (1111111) to production waits for 1 approval from `hal-gh`")
+        .await;
+    let buttons = asked.components.to_string();
+    assert!(
+        buttons.contains("hoist_approve:1") && buttons.contains("hoist_reject:1"),
+        "{buttons}"
+    );
+    assert!(serving.github.deployment_ids("acme/api").is_empty());
+
+    // Hal (linked to hal-gh in [users]) presses Approve.
+    serving.discord.expect_interaction("tok-ask-2", CHANNEL);
+    let mut press = discord_command("786008729715212361", "tok-ask-2", "", json!([]));
+    press["type"] = json!(3);
+    press["data"] = json!({"component_type": 2, "custom_id": "hoist_approve:1"});
+    press["member"]["user"]["id"] = json!("U0HAL");
+    let (status, answer) = serving.discord_interaction(&press, 0).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&answer).unwrap(),
+        json!({"type": 5, "data": {"flags": 0}}),
+        "deferred, for the channel"
+    );
+    serving
+        .discord
+        .wait_for("approved request #1: approved by hal-gh")
+        .await;
+    eventually("the deployment", || {
+        Some(serving.github.deployment_ids("acme/api")).filter(|ids| ids.len() == 1)
+    })
+    .await;
+}

@@ -587,3 +587,33 @@ async fn github_failing_while_the_rules_are_judged_is_said_as_github_failing() {
     assert!(created(&serving).is_empty());
     serving.process.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_lock_that_ran_out_stops_nobody() {
+    let mut serving = serve_rules("staging:\n  required_contexts: []\n").await;
+    serving
+        .hoist_command("lock staging for api for 1h load test", "l-1")
+        .await;
+    said(&serving, "locked staging of api until").await;
+    serving
+        .hoist_command_as(BOB, "deploy api to staging", "d-bob-1")
+        .await;
+    said(&serving, "Not deployed: Staging of api is locked by ada").await;
+    // An hour on: the lock's end moved to the past, in the store.
+    let db = serving.dir.path().join("hoist.db");
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    sqlx::query("UPDATE locks SET until = 0")
+        .execute(&pool)
+        .await
+        .unwrap();
+    pool.close().await;
+    serving
+        .hoist_command_as(BOB, "deploy api to staging", "d-bob-2")
+        .await;
+    serving.slack.wait_for("deployment #1001 created").await;
+    serving.hoist_command_as(BOB, "locks", "ls").await;
+    said(&serving, "No locks").await;
+    serving.process.kill().await.unwrap();
+}
