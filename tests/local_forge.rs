@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use hoist::domain::{DeploymentId, DeploymentState, RepoName};
-use hoist::forge::local::{LocalForge, failing_checks};
+use hoist::forge::local::LocalForge;
 use hoist::forge::{
     Check, CheckState, DeploymentFilter, Forge, ForgeError, ForgeEvent, NewDeployment, NewStatus,
 };
+use hoist::policy::blocking_checks;
 use hoist::store::sqlite::SqliteStore;
 use local_forge_fixture::GitRepo;
 use serde_json::json;
@@ -331,20 +332,20 @@ async fn required_contexts_are_checked_as_github_does() {
 }
 
 #[test]
-fn failing_checks_follow_githubs_rules() {
+fn blocking_checks_follow_githubs_rules() {
     let checks = [
         check("ci", CheckState::Success),
         check("deploy-preview", CheckState::Pending),
     ];
     assert_eq!(
-        failing_checks(None, &checks),
+        blocking_checks(&checks, None),
         [check("deploy-preview", CheckState::Pending)]
     );
-    assert!(failing_checks(None, &[]).is_empty());
-    assert!(failing_checks(Some(&[]), &checks).is_empty());
+    assert!(blocking_checks(&[], None).is_empty());
+    assert!(blocking_checks(&checks, Some(&[])).is_empty());
     let wanted = ["ci".to_owned(), "e2e".to_owned()];
     assert_eq!(
-        failing_checks(Some(&wanted), &checks),
+        blocking_checks(&checks, Some(&wanted)),
         [check("e2e", CheckState::Pending)]
     );
 }

@@ -25,8 +25,8 @@ use tokio::sync::Mutex;
 
 use crate::domain::{DeploymentId, RepoName, Sha};
 use crate::forge::{
-    Check, CheckState, ConfigFile, DEPLOY_CONFIG_PATH, Deployment, DeploymentFilter, EventSink,
-    Forge, ForgeError, ForgeEvent, NewDeployment, NewStatus,
+    Check, ConfigFile, DEPLOY_CONFIG_PATH, Deployment, DeploymentFilter, EventSink, Forge,
+    ForgeError, ForgeEvent, NewDeployment, NewStatus,
 };
 use crate::store::LocalForgeStore;
 
@@ -103,35 +103,6 @@ fn store_error(error: anyhow::Error) -> ForgeError {
     }
 }
 
-/// The checks that stop a deployment, as GitHub decides: with no
-/// `required_contexts` every check on the commit must pass; with a list,
-/// each listed check must exist and pass; an empty list requires nothing.
-pub fn failing_checks(required: Option<&[String]>, checks: &[Check]) -> Vec<Check> {
-    match required {
-        None => checks
-            .iter()
-            .filter(|check| check.state != CheckState::Success)
-            .cloned()
-            .collect(),
-        Some(names) => names
-            .iter()
-            .filter_map(
-                |name| match checks.iter().find(|check| &check.name == name) {
-                    Some(check) if check.state == CheckState::Success => None,
-                    Some(check) => Some(check.clone()),
-                    // Not reported yet: GitHub treats it as not passing, and
-                    // "pending" is the truthful word for it.
-                    None => Some(Check {
-                        name: name.clone(),
-                        state: CheckState::Pending,
-                        url: None,
-                    }),
-                },
-            )
-            .collect(),
-    }
-}
-
 #[async_trait]
 impl Forge for LocalForge {
     fn kind(&self) -> &'static str {
@@ -196,7 +167,7 @@ impl Forge for LocalForge {
         }
         let sha = self.resolve_ref(repo, &request.git_ref).await?;
         let checks = self.commit_checks(repo, &sha).await?;
-        let failing = failing_checks(request.required_contexts.as_deref(), &checks);
+        let failing = crate::policy::blocking_checks(&checks, request.required_contexts.as_deref());
         if !failing.is_empty() {
             return Err(ForgeError::ChecksFailed { checks: failing });
         }

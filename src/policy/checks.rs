@@ -1,11 +1,13 @@
 //! Required checks: which of a commit's checks stop its deployment, by
-//! GitHub's own rule, so hoist can say so before asking GitHub.
+//! GitHub's own rule, so hoist can say so before asking GitHub (and the
+//! local forge can enforce them as GitHub does).
 
 use crate::forge::{Check, CheckState};
 
 /// The checks that stop a deployment, by GitHub's rule: with no list,
 /// every check must pass; with a list, each listed one must (a missing one
-/// counts as pending).
+/// counts as pending: GitHub treats it as not passing); an empty list
+/// requires nothing.
 pub fn blocking_checks(checks: &[Check], required: Option<&[String]>) -> Vec<Check> {
     match required {
         None => checks

@@ -25,6 +25,7 @@ pub use evaluate::{Behind, Decision, Facts, Request, Rule, evaluate};
 pub use freeze::{FreezeSpan, FreezeWindow, Moment};
 pub use lock::{Lock, LockKind, LockScope, ago, utc_clock};
 pub use model::{AutoDeployOn, DeployConfig, Outdated, Payload, RenderedTarget, Target};
+pub use principal::teams;
 pub use template::{RenderError, Template, TemplateError, TemplateVars};
 
 /// The largest deploy.yml hoist reads (GitHub's contents API stops at

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::app::Hoist;
 use crate::chat::{Implied, Inbound};
 use crate::command::DeployRequest;
-use crate::domain::{Actor, Origin, Platform, Sha};
+use crate::domain::{Origin, Platform, Sha};
 use crate::policy::{self, Approvals, Verdict};
 use crate::store::{ApprovalRecord, ApprovalState, NewApproval, Vote, VoteOutcome};
 
@@ -28,8 +28,6 @@ struct AwaitingApproval {
     request: DeployRequest,
     /// `api main (abc1234) to production`.
     what: String,
-    /// The target's name, as the rules call it.
-    target: String,
     sha: Sha,
     /// The rule when it was asked: later votes are counted against it.
     rule: Approvals,
@@ -85,7 +83,6 @@ impl Hoist {
                 ..request.clone()
             },
             what: what.to_owned(),
-            target: asked.target.name.clone(),
             sha: asked.sha.clone(),
             rule: rule.clone(),
         };
@@ -140,7 +137,7 @@ impl Hoist {
         let waiting = read_request(&record)?;
         let voter = &inbound.origin.actor;
         let teams = self
-            .voter_teams(&waiting.rule, voter)
+            .teams_of(voter, policy::teams(&waiting.rule.from))
             .await
             .map_err(|error| {
                 Outcome::new(
@@ -232,7 +229,7 @@ impl Hoist {
         now: Timestamp,
     ) -> Result<ApprovalRecord, Outcome> {
         if let Some(number) = number {
-            let id = i64::try_from(number).map_err(|_| no_such_request(i64::MAX))?;
+            let id = i64::try_from(number).map_err(|_| no_such_request(number))?;
             return self
                 .store
                 .approval(id)
@@ -268,20 +265,6 @@ impl Hoist {
                 ))
             }
         }
-    }
-
-    /// The teams of `rule.from` the voter is a member of (GitHub only).
-    async fn voter_teams(&self, rule: &Approvals, voter: &Actor) -> anyhow::Result<Vec<String>> {
-        let (Some(github), Some(login)) = (&self.github, voter.login.as_deref()) else {
-            return Ok(Vec::new());
-        };
-        let mut member_of = Vec::new();
-        for team in rule.from.iter().filter(|entry| entry.contains('/')) {
-            if github.team_member(team, login).await? {
-                member_of.push(team.clone());
-            }
-        }
-        Ok(member_of)
     }
 
     /// Deploys an approved request, answered where it was asked, as its
@@ -349,7 +332,7 @@ fn read_request(record: &ApprovalRecord) -> Result<AwaitingApproval, Outcome> {
     serde_json::from_value(record.body.clone()).map_err(super::deploy::internal)
 }
 
-fn no_such_request(number: i64) -> Outcome {
+fn no_such_request(number: impl std::fmt::Display) -> Outcome {
     Outcome::new(
         "invalid",
         format!("There is no deployment request #{number}; nothing changed."),

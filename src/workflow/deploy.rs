@@ -31,6 +31,8 @@ struct Judged {
     audit: String,
     /// Said beside the answer (`outdated: warn`).
     warnings: Vec<String>,
+    /// The commit's checks, as the rules read them.
+    checks: Vec<Check>,
 }
 
 /// A deployment as the safety rules see it.
@@ -218,10 +220,9 @@ impl Hoist {
             deployment.required_contexts = Some(Vec::new());
         }
         if dry_run {
-            return self
-                .dry_run(&repo, &sha, &deployment, &what)
-                .await
-                .map(|outcome| outcome.judged(&policy.audit).warned(&policy.warnings));
+            return Ok(dry_run_report(&policy.checks, &deployment, &what)
+                .judged(&policy.audit)
+                .warned(&policy.warnings));
         }
 
         match self
@@ -346,6 +347,11 @@ impl Hoist {
         })?;
         let audit = decision.audit_text();
         let refused = JudgeStop::Refused;
+        // Nobody typed it, so nobody would type it again: an automatic
+        // deployment whose checks are only pending waits for them.
+        let blocking = policy::blocking_checks(&checks, asked.target.required_contexts.as_deref());
+        let waits_for_checks =
+            asked.automatic && !dry_run && blocking.iter().all(|c| c.state == CheckState::Pending);
         match decision {
             Decision::Allowed { reasons } => Ok(Judged {
                 audit,
@@ -354,6 +360,7 @@ impl Hoist {
                     .filter_map(|reason| reason.strip_prefix("warning: "))
                     .map(str::to_owned)
                     .collect(),
+                checks,
             }),
             Decision::Denied {
                 rule: Rule::Approval,
@@ -361,6 +368,7 @@ impl Hoist {
             } if dry_run => Ok(Judged {
                 audit,
                 warnings: vec![format!("it would wait for approvals: {reason}")],
+                checks,
             }),
             Decision::Denied {
                 rule: Rule::Approval,
@@ -372,29 +380,13 @@ impl Hoist {
             } if dry_run => Ok(Judged {
                 audit,
                 warnings: Vec::new(),
+                checks,
             }),
             Decision::Denied {
                 rule: Rule::Checks, ..
-            } if asked.automatic && !dry_run => {
-                let required = asked.target.required_contexts.as_deref();
-                let blocking = policy::blocking_checks(&checks, required);
-                if blocking.iter().all(|c| c.state == CheckState::Pending) {
-                    Err(refused(
-                        waiting_for(asked.repo, asked.sha, &blocking, what).judged(&audit),
-                    ))
-                } else {
-                    Err(refused(
-                        Outcome::new(
-                            "refused",
-                            format!(
-                                "Not deployed: these checks must pass first: {}.",
-                                policy::describe_checks(&blocking)
-                            ),
-                        )
-                        .judged(&audit),
-                    ))
-                }
-            }
+            } if waits_for_checks => Err(refused(
+                waiting_for(asked.repo, asked.sha, &blocking, what).judged(&audit),
+            )),
             Decision::Denied { rule, reason }
                 if asked.automatic && !dry_run && matches!(rule, Rule::Lock | Rule::Freeze) =>
             {
@@ -578,7 +570,10 @@ impl Hoist {
             production: asked.production,
             removal: asked.removal,
         };
-        let teams = self.teams_of(asked).await?;
+        let teams = match asked.automatic {
+            true => Vec::new(),
+            false => self.teams_of(asked.actor, asked.target.teams()).await?,
+        };
         let facts = policy::Facts {
             locks: &locks,
             proven_in: &proven_in,
@@ -593,21 +588,23 @@ impl Hoist {
         Ok((decision, checks.unwrap_or_default()))
     }
 
-    /// The teams the target's lists name that the person is a member of,
-    /// asked of GitHub only where there are such teams and a login.
-    async fn teams_of(&self, asked: &Asked<'_>) -> anyhow::Result<Vec<String>> {
-        match (&self.github, asked.actor.login.as_deref(), asked.automatic) {
-            (Some(github), Some(login), false) => {
-                let mut member_of = Vec::new();
-                for team in asked.target.teams() {
-                    if github.team_member(team, login).await? {
-                        member_of.push(team.to_owned());
-                    }
-                }
-                Ok(member_of)
+    /// Those of `teams` (`org/slug`) the person is a member of, asked of
+    /// GitHub for their linked login; none without one, or off GitHub.
+    pub(super) async fn teams_of<'t>(
+        &self,
+        actor: &crate::domain::Actor,
+        teams: impl IntoIterator<Item = &'t str>,
+    ) -> anyhow::Result<Vec<String>> {
+        let (Some(github), Some(login)) = (&self.github, actor.login.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        let mut member_of = Vec::new();
+        for team in teams {
+            if github.team_member(team, login).await? {
+                member_of.push(team.to_owned());
             }
-            _ => Ok(Vec::new()),
         }
+        Ok(member_of)
     }
 
     /// The targets of `after` where the commit has deployed successfully
@@ -675,41 +672,31 @@ impl Hoist {
             )),
         }
     }
+}
 
-    async fn dry_run(
-        &self,
-        repo: &RepoName,
-        sha: &Sha,
-        deployment: &NewDeployment,
-        what: &str,
-    ) -> Result<Outcome, Outcome> {
-        let checks = self
-            .forge
-            .commit_checks(repo, sha)
-            .await
-            .map_err(|e| forge_refusal(&e))?;
-        let blocking = policy::blocking_checks(&checks, deployment.required_contexts.as_deref());
-        let verdict = if blocking.is_empty() {
-            "it would be accepted".to_owned()
-        } else {
-            format!(
-                "it would be refused until these pass: {}",
-                policy::describe_checks(&blocking)
-            )
-        };
-        let seen = if checks.is_empty() {
-            "none reported".to_owned()
-        } else {
-            policy::describe_checks(&checks)
-        };
-        Ok(Outcome::new(
-            "noop",
-            format!(
-                "Dry run: would deploy {what} (task {}). Checks: {seen}; {verdict}. Nothing was created.",
-                deployment.task
-            ),
-        ))
-    }
+/// What `noop` says: the deployment it would make, and its checks.
+fn dry_run_report(checks: &[Check], deployment: &NewDeployment, what: &str) -> Outcome {
+    let blocking = policy::blocking_checks(checks, deployment.required_contexts.as_deref());
+    let verdict = if blocking.is_empty() {
+        "it would be accepted".to_owned()
+    } else {
+        format!(
+            "it would be refused until these pass: {}",
+            policy::describe_checks(&blocking)
+        )
+    };
+    let seen = if checks.is_empty() {
+        "none reported".to_owned()
+    } else {
+        policy::describe_checks(checks)
+    };
+    Outcome::new(
+        "noop",
+        format!(
+            "Dry run: would deploy {what} (task {}). Checks: {seen}; {verdict}. Nothing was created.",
+            deployment.task
+        ),
+    )
 }
 
 /// The deployment request: the rendered target plus what the person typed,
