@@ -41,6 +41,10 @@ pub struct Inbound {
     /// How the platform lets hoist answer this one request (a Discord
     /// interaction's token), carried to the answer's [`Reply`].
     pub answer_handle: Option<AnswerHandle>,
+    /// Fields the caller adds to the deployment's payload (a deploy
+    /// hook's `imageTag` and `payload`). `hoist` is hoist's own key and
+    /// is never taken from here.
+    pub payload: serde_json::Map<String, serde_json::Value>,
 }
 
 /// A platform's short-lived credential for answering one request (a
@@ -67,6 +71,7 @@ impl Inbound {
             implied: Implied::default(),
             automatic: false,
             answer_handle: None,
+            payload: serde_json::Map::new(),
         }
     }
 }

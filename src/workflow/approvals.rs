@@ -25,6 +25,9 @@ struct AwaitingApproval {
     request_key: String,
     implied: Implied,
     automatic: bool,
+    /// A deploy hook's additions to the payload.
+    #[serde(default)]
+    payload: serde_json::Map<String, serde_json::Value>,
     request: DeployRequest,
     /// `api main (abc1234) to production`.
     what: String,
@@ -76,6 +79,7 @@ impl Hoist {
             request_key: inbound.request_key.clone(),
             implied: inbound.implied.clone(),
             automatic: inbound.automatic,
+            payload: inbound.payload.clone(),
             request: DeployRequest {
                 app: Some(asked.app.to_owned()),
                 git_ref: Some(asked.git_ref.to_owned()),
@@ -278,6 +282,7 @@ impl Hoist {
         let inbound = Inbound {
             implied: waiting.implied.clone(),
             automatic: waiting.automatic,
+            payload: waiting.payload.clone(),
             ..Inbound::typed(
                 waiting.origin.clone(),
                 waiting.text.clone(),

@@ -715,6 +715,7 @@ fn new_deployment(
     if !request.hosts.is_empty() {
         payload.insert("hosts".into(), json!(request.hosts));
     }
+    payload.extend(inbound.payload.clone());
     if !request.params.is_empty() {
         let params: Map<String, Value> = request
             .params
