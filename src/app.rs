@@ -6,11 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::actions::SealKey;
 use crate::config::{Config, ForgeKind};
 use crate::domain::RepoName;
 use crate::forge::github::{GitHubAuth, GitHubForge, GitHubSettings};
@@ -32,6 +33,8 @@ pub struct Hoist {
     /// Present when some app has a `deploy_command` hoist runs itself.
     pub runner: Option<Arc<Runner>>,
     pub metrics: Metrics,
+    /// Seals the secrets integration actions hand to deployments.
+    pub seal: Arc<SealKey>,
     /// Wakes the outbox worker when a reply is queued.
     pub(crate) outbox_wakeup: Notify,
     /// Wakes the watch loop to look at waiting auto-deploys at once (a
@@ -64,6 +67,7 @@ impl Hoist {
                 .await
                 .with_context(|| format!("cannot open the store at {}", config.store.url))?,
         );
+        let seal = Arc::new(seal_key(&config)?);
         let (sink, source) = event_queue();
         let (forge, local_forge, github): (Arc<dyn Forge>, _, _) = match config.forge.kind {
             ForgeKind::Local => {
@@ -85,7 +89,7 @@ impl Hoist {
             .as_ref()
             .map(|github| Arc::clone(github) as Arc<dyn GitAccess>);
         let runner = (config.forge.kind == ForgeKind::Local || config.runner.enabled)
-            .then(|| runner_settings(&config))
+            .then(|| runner_settings(&config, &seal))
             .filter(|settings| !settings.apps.is_empty())
             .map(|settings| Arc::new(Runner::new(forge.clone(), git, store.clone(), settings)));
         let hoist = Arc::new(Hoist {
@@ -95,6 +99,7 @@ impl Hoist {
             store,
             runner,
             metrics: Metrics::default(),
+            seal,
             outbox_wakeup: Notify::new(),
             waiting_wakeup: Notify::new(),
             statuses_wakeup: Notify::new(),
@@ -242,7 +247,7 @@ fn github_settings(config: &Config) -> anyhow::Result<GitHubSettings> {
     })
 }
 
-fn runner_settings(config: &Config) -> RunnerSettings {
+fn runner_settings(config: &Config, seal: &Arc<SealKey>) -> RunnerSettings {
     let apps: HashMap<_, _> = config
         .apps
         .iter()
@@ -271,7 +276,18 @@ fn runner_settings(config: &Config) -> RunnerSettings {
         known_apps: config.apps.keys().cloned().collect(),
         public_url: config.server.public_url.clone(),
         masker: Masker::new(config.log_secrets()),
+        seal: Arc::clone(seal),
         workers: config.runner.workers,
         work_dir: config.runner.work_dir.clone(),
+    }
+}
+
+/// The key that seals action secrets: `actions.key`, else one made now
+/// that lives as long as this process.
+fn seal_key(config: &Config) -> anyhow::Result<SealKey> {
+    match &config.actions.key {
+        Some(key) => SealKey::from_hex(key.expose_secret().trim())
+            .map_err(|error| anyhow::anyhow!("actions.key: {error}")),
+        None => Ok(SealKey::random()),
     }
 }

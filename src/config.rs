@@ -46,6 +46,8 @@ pub struct Config {
     pub watch: WatchConfig,
     #[serde(default)]
     pub locks: LocksConfig,
+    #[serde(default)]
+    pub actions: ActionsConfig,
     /// Environment aliases: `prod = "production"`.
     #[serde(default = "default_aliases")]
     pub aliases: BTreeMap<String, String>,
@@ -240,6 +242,18 @@ impl Default for LocksConfig {
             release_on_close: true,
         }
     }
+}
+
+/// Integration actions (deploy.yml's `actions`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// 64 hex digits: the key that seals the secrets integrations hand to
+    /// a deployment while they wait in the store for its run. Without it
+    /// hoist makes a key at start that dies with the process, so a run
+    /// that outlives a restart cannot read its secrets and fails saying
+    /// so. Best given as `HOIST_ACTIONS__KEY`.
+    pub key: Option<SecretString>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -482,6 +496,7 @@ impl Config {
             &self.slack.bot_token,
             &self.slack.signing_secret,
             &self.discord.bot_token,
+            &self.actions.key,
         ]
         .into_iter()
         .flatten()

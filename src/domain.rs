@@ -222,6 +222,9 @@ pub enum Platform {
     /// channel to announce in: a conversation nobody reads, so replies
     /// to it are not sent.
     Push,
+    /// An integration's webhook endpoint (deploy.yml's `actions`): the
+    /// outbox delivers its webhooks as it delivers replies.
+    Integration,
 }
 
 impl Platform {
@@ -234,6 +237,7 @@ impl Platform {
             Self::PullRequest => "GitHub",
             Self::Hook => "a deploy hook",
             Self::Push => "a push",
+            Self::Integration => "an integration",
         }
     }
 
@@ -245,6 +249,7 @@ impl Platform {
             Self::PullRequest => "pull_request",
             Self::Hook => "hook",
             Self::Push => "push",
+            Self::Integration => "integration",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! hoist: a chat-ops deployment bot. See ARCHITECTURE.md for the tour.
 
+pub mod actions;
 pub mod app;
 pub mod chat;
 pub mod command;
@@ -7,6 +8,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod forge;
+pub mod hooks;
 pub mod metrics;
 pub mod policy;
 pub mod relay;

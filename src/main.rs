@@ -17,8 +17,8 @@ use hoist::chat::slack::SlackAdapter;
 use hoist::config::Config;
 use hoist::relay::Outbox;
 use hoist::store::sqlite::SqliteStore;
-use hoist::store::{AuditFilter, Replies, Store};
-use hoist::{chat, demo, policy, server};
+use hoist::store::{AuditFilter, DeployHooks, Replies, Store};
+use hoist::{chat, demo, hooks, policy, server};
 use tokio_util::sync::CancellationToken;
 
 /// Where `hoist check` looks when no file is given.
@@ -77,6 +77,11 @@ enum Commands {
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
+    /// Deploy hooks: HTTP triggers for CI (`POST /api/v1/dh`).
+    Hooks {
+        #[command(subcommand)]
+        command: HooksCommand,
+    },
     /// Discord: `hoist discord register` puts hoist's slash commands on Discord.
     Discord {
         #[command(subcommand)]
@@ -98,6 +103,35 @@ enum DiscordCommand {
         /// Only in this server (shows at once); without it, in every server.
         #[arg(long, value_name = "GUILD_ID")]
         guild: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum HooksCommand {
+    /// Make a hook that deploys APP to ENV; prints its token, once.
+    Create {
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+        /// An app in hoist.toml.
+        #[arg(long)]
+        app: String,
+        /// The one environment the hook deploys to.
+        #[arg(long = "env", value_name = "ENV")]
+        environment: String,
+        /// `[a-z0-9][a-z0-9._-]{0,62}`, unique: names the hook in the audit log.
+        #[arg(long)]
+        name: String,
+    },
+    /// The hooks, with when each was made and last used (never a token).
+    List {
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Delete a hook: its token stops working at once.
+    Delete {
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+        name: String,
     },
 }
 
@@ -171,7 +205,9 @@ async fn run(command: Commands) -> anyhow::Result<()> {
                 }
                 _ => None,
             };
-            let outbox = Outbox::new(chat_adapters(&built.hoist)?);
+            let webhooks = hoist::actions::Webhooks::new()
+                .context("cannot set up the client for integration webhooks")?;
+            let outbox = Outbox::new(chat_adapters(&built.hoist)?).with_webhooks(webhooks);
             let outbox = tokio::spawn(outbox.run_until(Arc::clone(&built.hoist), stop.clone()));
             let result = tokio::select! {
                 result = server::serve(built.hoist, listener) => result,
@@ -211,11 +247,43 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             };
             audit(load_config(config.as_deref())?, &filter).await
         }
+        Commands::Hooks { command } => deploy_hooks(command).await,
         Commands::Discord {
             command: DiscordCommand::Register { config, guild },
         } => register_discord(load_config(config.as_deref())?, guild.as_deref()).await,
         Commands::Check { file } => check(file.as_deref()),
     }
+}
+
+/// `hoist hooks`: on the store alone, like `hoist audit`.
+async fn deploy_hooks(command: HooksCommand) -> anyhow::Result<()> {
+    let (HooksCommand::Create { config, .. }
+    | HooksCommand::List { config }
+    | HooksCommand::Delete { config, .. }) = &command;
+    let config = load_config(config.as_deref())?;
+    let store = SqliteStore::connect(&config.store.url)
+        .await
+        .with_context(|| format!("cannot open the store at {}", config.store.url))?;
+    match command {
+        HooksCommand::Create {
+            app,
+            environment,
+            name,
+            ..
+        } => {
+            let created = hooks::admin::create(&store, &config, &app, &environment, &name).await?;
+            print!(
+                "{}",
+                hooks::admin::created_text(&created, &config.server.public_url)
+            );
+        }
+        HooksCommand::List { .. } => print!("{}", hooks::admin::list_text(&store.hooks().await?)),
+        HooksCommand::Delete { name, .. } => {
+            hooks::admin::delete(&store, &name).await?;
+            println!("Deleted deploy hook `{name}`: its token no longer deploys anything.");
+        }
+    }
+    Ok(())
 }
 
 /// `hoist discord register`: needs the bot token and the application id.

@@ -1,5 +1,6 @@
 //! The HTTP server of `hoist serve`: every route in one readable place.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -7,11 +8,12 @@ use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use tokio::net::TcpListener;
 
 mod log;
 
+use crate::actions;
 use crate::app::Hoist;
 use crate::chat::discord::{self, Interaction};
 use crate::chat::slack::{self, ButtonPress, EventEnvelope, SlashCommand};
@@ -36,13 +38,20 @@ pub fn router(hoist: Arc<Hoist>) -> Router {
             "/deployments/{forge}/{owner}/{repo}/{id}/log",
             get(log::deployment_log),
         )
+        .route(
+            "/v1/deployments/{id}/actions/{action}",
+            patch(actions::http::report_action),
+        )
+        .route("/api/v1/dh", crate::hooks::route())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(hoist)
 }
 
-/// Serves until the process ends.
+/// Serves until the process ends. Each request knows its peer's address
+/// (deploy hooks count failed calls per address).
 pub async fn serve(hoist: Arc<Hoist>, listener: TcpListener) -> anyhow::Result<()> {
-    axum::serve(listener, router(hoist)).await?;
+    let app = router(hoist).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app).await?;
     Ok(())
 }
 

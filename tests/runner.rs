@@ -123,6 +123,7 @@ impl Setup {
             apps,
             public_url: PUBLIC_URL.into(),
             masker,
+            seal: std::sync::Arc::new(hoist::actions::SealKey::random()),
             workers: 1,
             work_dir: self.work.path().to_path_buf(),
         }

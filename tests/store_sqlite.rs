@@ -1462,3 +1462,59 @@ async fn two_last_approvals_at_once_approve_it_once() {
         .count();
     assert_eq!(approved, 1, "{outcomes:?}");
 }
+
+fn hook(id: &str, name: &str) -> hoist::store::DeployHook {
+    hoist::store::DeployHook {
+        id: id.into(),
+        name: name.into(),
+        app: "api".into(),
+        environment: "staging".into(),
+        secret_sha256: "ab".repeat(32),
+        created_at: at(0),
+        last_used_at: None,
+    }
+}
+
+#[tokio::test]
+async fn deploy_hooks_are_found_by_id_listed_by_name_and_names_are_unique() {
+    use hoist::store::DeployHooks;
+    let store = memory().await;
+    assert!(store.create_hook(&hook("id-b", "ci-web")).await.unwrap());
+    assert!(store.create_hook(&hook("id-a", "ci-api")).await.unwrap());
+    // A taken name stores nothing.
+    assert!(!store.create_hook(&hook("id-c", "ci-api")).await.unwrap());
+    assert_eq!(store.hook_by_id("id-c").await.unwrap(), None);
+
+    assert_eq!(
+        store.hook_by_id("id-a").await.unwrap(),
+        Some(hook("id-a", "ci-api"))
+    );
+    assert_eq!(store.hook_by_id("unknown").await.unwrap(), None);
+    let names: Vec<String> = store
+        .hooks()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|hook| hook.name)
+        .collect();
+    assert_eq!(names, ["ci-api", "ci-web"]);
+
+    store.hook_used("id-a", at(5_000)).await.unwrap();
+    let used = store.hook_by_id("id-a").await.unwrap().unwrap();
+    assert_eq!(used.last_used_at, Some(at(5_000)));
+}
+
+#[tokio::test]
+async fn a_deleted_deploy_hook_is_gone_at_once_and_its_name_free() {
+    use hoist::store::DeployHooks;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hooks.db").display());
+    let store = SqliteStore::connect(&url).await.unwrap();
+    store.create_hook(&hook("id-a", "ci-api")).await.unwrap();
+    // Read through the readers, right after the writer's delete.
+    assert!(store.delete_hook("ci-api").await.unwrap());
+    assert_eq!(store.hook_by_id("id-a").await.unwrap(), None);
+    assert!(!store.delete_hook("ci-api").await.unwrap());
+    assert!(store.hooks().await.unwrap().is_empty());
+    assert!(store.create_hook(&hook("id-b", "ci-api")).await.unwrap());
+}

@@ -38,6 +38,11 @@ pub struct Inbound {
     /// Started by an event (a push, a pull request opened), not typed:
     /// there is nobody to answer privately, so every answer is public.
     pub automatic: bool,
+    /// An automatic deployment that a lock, a freeze window or pending
+    /// checks stop is kept to go later (an auto-deploy: nobody would ask
+    /// again). Without it, it is refused: a deploy hook's caller is told
+    /// at once.
+    pub waits: bool,
     /// How the platform lets hoist answer this one request (a Discord
     /// interaction's token), carried to the answer's [`Reply`].
     pub answer_handle: Option<AnswerHandle>,
@@ -70,6 +75,7 @@ impl Inbound {
             request_key: request_key.into(),
             implied: Implied::default(),
             automatic: false,
+            waits: false,
             answer_handle: None,
             payload: serde_json::Map::new(),
         }

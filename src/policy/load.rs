@@ -12,6 +12,7 @@ use std::fmt;
 use serde::Deserializer;
 use serde::de::{self, DeserializeSeed, Error as _, MapAccess, SeqAccess, Visitor};
 
+use super::action::ActionsSeed;
 use super::approval::{self, Approvals};
 use super::freeze::{self, FreezeWindow, Moment};
 use super::model::{AutoDeployOn, DeployConfig, Outdated, Payload, Target};
@@ -41,9 +42,10 @@ enum Key {
     MinPermission,
     Approvals,
     ForceSkipsChecks,
+    Actions,
 }
 
-const TARGET_KEYS: [(&str, Key); 19] = [
+const TARGET_KEYS: [(&str, Key); 20] = [
     ("environment", Key::Environment),
     ("description", Key::Description),
     ("task", Key::Task),
@@ -63,6 +65,7 @@ const TARGET_KEYS: [(&str, Key); 19] = [
     ("min_permission", Key::MinPermission),
     ("approvals", Key::Approvals),
     ("force_skips_checks", Key::ForceSkipsChecks),
+    ("actions", Key::Actions),
 ];
 
 fn key_names() -> impl Iterator<Item = &'static str> {
@@ -194,6 +197,7 @@ impl TargetSeed {
             min_permission: None,
             approvals: None,
             force_skips_checks: None,
+            actions: Vec::new(),
         }
     }
 }
@@ -244,6 +248,7 @@ impl<'de> Visitor<'de> for TargetSeed {
                 }
                 Key::Approvals => target.approvals = Some(map.next_value_seed(ApprovalsSeed)?),
                 Key::ForceSkipsChecks => target.force_skips_checks = Some(map.next_value()?),
+                Key::Actions => target.actions = map.next_value_seed(ActionsSeed)?,
             }
         }
         Ok(target)
@@ -771,11 +776,16 @@ impl Visitor<'_> for DurationSeed {
     }
 
     fn visit_str<E: de::Error>(self, text: &str) -> Result<u64, E> {
-        crate::command::duration::parse(text).map_err(|error| {
-            E::custom(format!(
-                "`{text}` is not a duration: {} (write `30m`, `1h` or `1h30m`)",
-                error.message
-            ))
-        })
+        duration_secs(text).map_err(E::custom)
     }
+}
+
+/// The seconds of a duration such as `30m`, or why it is not one.
+pub(super) fn duration_secs(text: &str) -> Result<u64, String> {
+    crate::command::duration::parse(text).map_err(|error| {
+        format!(
+            "`{text}` is not a duration: {} (write `30m`, `1h` or `1h30m`)",
+            error.message
+        )
+    })
 }

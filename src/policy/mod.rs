@@ -1,10 +1,14 @@
 //! `.github/deploy.yml`: the Deliverybot format, a typed model, a loader
 //! whose errors carry file, line and column, template rendering, and the
 //! safety rules (`evaluate`: access, locks, freeze windows, order,
-//! outdated refs, required checks, approvals).
+//! outdated refs, required checks, approvals), and the integration
+//! `actions` a deployment waits for.
 //!
 //! **Architecture invariant:** no I/O here; the caller reads the file.
+//! (`Action::secret` reads one variable of hoist's environment, when the
+//! caller needs the secret.)
 
+mod action;
 mod approval;
 mod checks;
 mod evaluate;
@@ -19,6 +23,7 @@ use std::fmt;
 
 use serde::de::DeserializeSeed;
 
+pub use action::Action;
 pub use approval::{Approvals, Verdict, may_vote, same_person};
 pub use checks::{blocking_checks, describe_checks};
 pub use evaluate::{Behind, Decision, Facts, Request, Rule, evaluate};

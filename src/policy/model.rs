@@ -5,6 +5,7 @@ use std::fmt;
 
 use serde_json::{Map, Value};
 
+use super::action::Action;
 use super::approval::Approvals;
 use super::freeze::FreezeWindow;
 use super::template::{RenderError, Template, TemplateVars};
@@ -90,6 +91,9 @@ pub struct Target {
     /// Whether `deploy!` deploys despite failing or pending required
     /// checks. `None`: yes, except to a production environment.
     pub force_skips_checks: Option<bool>,
+    /// Integrations whose start webhook hoist sends before the deployment
+    /// is created, waiting until each reports its work done.
+    pub actions: Vec<Action>,
 }
 
 /// `outdated`: a ref that lacks commits of the default branch would

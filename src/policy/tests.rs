@@ -39,6 +39,17 @@ fn the_example_file_loads_with_every_key() {
     assert!(review.transient_environment);
     assert_eq!(review.auto_deploy_on, Some(AutoDeployOn::PullRequest));
     assert_eq!(review.environment.as_literal(), None);
+    assert_eq!(
+        staging.actions,
+        [Action {
+            name: "branch-db".into(),
+            url: "https://db.example.com/hoist".into(),
+            secret_env: "DB_ACTION_SECRET".into(),
+            timeout_secs: 15 * 60,
+            resource: Some("main-db".into()),
+        }]
+    );
+    assert!(review.actions.is_empty());
     assert!(check("deploy.example.yml", EXAMPLE).is_empty());
 }
 
@@ -415,5 +426,221 @@ fn approvals_and_teams_are_read_and_their_mistakes_placed() {
             "deploy.yml:2:19: production.allowed_users[0]: `acme/` is not a GitHub login or a team"
         ),
         "{team}"
+    );
+}
+
+/// A target `staging` whose one action has `fields` (one per line, as
+/// written under `- `).
+fn with_action(fields: &[&str]) -> String {
+    format!("staging:\n  actions:\n    - {}\n", fields.join("\n      "))
+}
+
+const NAME: &str = "name: branch-db";
+const URL: &str = "url: https://db.example.com/hoist";
+const SECRET: &str = "secret: env:DB_ACTION_SECRET";
+
+#[test]
+fn actions_are_read_with_their_defaults() {
+    let config = load("deploy.yml", &with_action(&[NAME, URL, SECRET])).unwrap();
+    let action = &config.target("staging").unwrap().actions[0];
+    assert_eq!(action.timeout(), jiff::SignedDuration::from_mins(10));
+    assert_eq!(action.resource, None);
+    assert_eq!(action.resource_id("api", "staging"), "api-staging");
+    let config = load(
+        "deploy.yml",
+        "staging:\n  actions:\n    - { name: a, url: \"http://127.0.0.1:8080\", secret: env:_A1, timeout: 24h, resource: db 1 }\n    - { name: b-2, url: \"https://[::1]/x?y#z\", secret: env:B }\n",
+    )
+    .unwrap();
+    let actions = &config.target("staging").unwrap().actions;
+    assert_eq!(actions[0].timeout_secs, 24 * 3600);
+    assert_eq!(actions[0].resource_id("api", "staging"), "db 1");
+    assert_eq!(actions[1].name, "b-2");
+    assert_eq!(
+        load("deploy.yml", "staging:\n").unwrap().targets()[0].actions,
+        []
+    );
+}
+
+#[test]
+fn an_actions_secret_is_read_from_the_environment_when_asked() {
+    use secrecy::ExposeSecret;
+    let config = load(
+        "deploy.yml",
+        &with_action(&[NAME, URL, "secret: env:POLICY_TEST_UNSET_ACTION_SECRET"]),
+    )
+    .unwrap();
+    let action = &config.target("staging").unwrap().actions[0];
+    assert_eq!(action.secret_env, "POLICY_TEST_UNSET_ACTION_SECRET");
+    assert_eq!(
+        action.secret().unwrap_err(),
+        "the secret of action `branch-db` is not set: hoist's environment has no POLICY_TEST_UNSET_ACTION_SECRET"
+    );
+    // `PATH` is set wherever tests run.
+    let path = Action {
+        secret_env: "PATH".into(),
+        ..action.clone()
+    };
+    assert_eq!(
+        path.secret().unwrap().expose_secret(),
+        std::env::var("PATH").unwrap()
+    );
+}
+
+#[test]
+fn an_action_needs_a_name_a_url_and_a_secret() {
+    assert_eq!(
+        problem(&with_action(&[URL, SECRET])),
+        "deploy.yml:3:7: staging.actions[0]: an action needs `name`"
+    );
+    assert_eq!(
+        problem(&with_action(&[NAME, SECRET])),
+        "deploy.yml:3:7: staging.actions[0]: an action needs `url`: where hoist sends its webhooks"
+    );
+    assert_eq!(
+        problem(&with_action(&[NAME, URL])),
+        "deploy.yml:3:7: staging.actions[0]: an action needs `secret`: `env:NAME`, the variable of hoist's environment holding the shared secret"
+    );
+    assert_eq!(
+        problem(&with_action(&[NAME, URL, SECRET, "retries: 3"])),
+        "deploy.yml:6:7: staging.actions[0]: unknown key `retries` in an action (name, url, secret, timeout, resource)"
+    );
+    assert_eq!(
+        problem(&with_action(&[
+            NAME,
+            URL,
+            SECRET,
+            "url: https://other.example.com"
+        ])),
+        "deploy.yml:6:7: staging.actions[0]: `url` is set twice"
+    );
+    let list = problem("staging:\n  actions: { name: branch-db }\n");
+    assert!(
+        list.starts_with(
+            "deploy.yml:2:12: staging.actions: invalid type: map, expected a list of actions"
+        ),
+        "{list}"
+    );
+}
+
+#[test]
+fn action_names_are_url_safe_and_unique() {
+    for bad in ["Branch-DB", "-db", "branch_db", "a.b", &"a".repeat(64)] {
+        let message = problem(&with_action(&[&format!("name: \"{bad}\""), URL, SECRET]));
+        assert_eq!(
+            message,
+            format!(
+                "deploy.yml:3:13: staging.actions[0].name: action name `{bad}` must be lowercase letters, digits and `-`, starting with a letter or digit, at most 63 characters (it is part of hoist's URL)"
+            )
+        );
+    }
+    assert!(
+        load(
+            "deploy.yml",
+            &with_action(&[&format!("name: {}", "a".repeat(63)), URL, SECRET])
+        )
+        .is_ok()
+    );
+    assert_eq!(
+        problem(
+            "staging:\n  actions:\n    - { name: db, url: \"https://a.example\", secret: env:A }\n    - { name: db, url: \"https://b.example\", secret: env:B }\n"
+        ),
+        "deploy.yml:4:15: staging.actions[1].name: action `db` is defined twice in this target"
+    );
+    // Another target may use the same name.
+    assert!(load("deploy.yml", "staging:\n  actions: [{ name: db, url: \"https://a.example\", secret: env:A }]\nproduction:\n  actions: [{ name: db, url: \"https://a.example\", secret: env:A }]\n").is_ok());
+}
+
+#[test]
+fn an_actions_secret_is_an_environment_variable_and_not_hoists() {
+    assert_eq!(
+        problem(&with_action(&[NAME, URL, "secret: s3cr3t-literal-value"])),
+        "deploy.yml:5:15: staging.actions[0].secret: must be `env:NAME`: a secret must not be written in the repository"
+    );
+    assert_eq!(
+        problem(&with_action(&[
+            NAME,
+            URL,
+            "secret: env:HOIST_GITHUB__TOKEN"
+        ])),
+        "deploy.yml:5:15: staging.actions[0].secret: `HOIST_GITHUB__TOKEN` is hoist's own: variables starting with HOIST_ hold hoist's configuration and secrets, which deploy.yml may not point at"
+    );
+    for bad in ["env:", "env:db_secret", "env:1SECRET", "env:DB-SECRET"] {
+        let message = problem(&with_action(&[NAME, URL, &format!("secret: \"{bad}\"")]));
+        assert_eq!(
+            message,
+            "deploy.yml:5:15: staging.actions[0].secret: after `env:` comes the name of a variable: capital letters, digits and `_`, not starting with a digit"
+        );
+    }
+    let message = problem(&with_action(&[NAME, URL, "secret: sk_live_123456"]));
+    assert!(
+        !message.contains("sk_live"),
+        "a secret is never echoed: {message}"
+    );
+}
+
+#[test]
+fn an_actions_url_is_http_or_https_with_a_host() {
+    assert_eq!(
+        problem(&with_action(&[NAME, "url: \"http://\"", SECRET])),
+        "deploy.yml:4:12: staging.actions[0].url: `http://` has no valid host (write it as `https://db.example.com/hoist`)"
+    );
+    assert_eq!(
+        problem(&with_action(&[
+            NAME,
+            "url: ftp://db.example.com/hoist",
+            SECRET
+        ])),
+        "deploy.yml:4:12: staging.actions[0].url: `ftp://db.example.com/hoist` must be an absolute `http://` or `https://` URL"
+    );
+    for bad in [
+        "db.example.com/hoist",
+        "/hoist",
+        "https:///hoist",
+        "https://:80/",
+        "https://db.example.com:99999/",
+        "https://db example.com/",
+        "https://[::1/",
+    ] {
+        let message = problem(&with_action(&[NAME, &format!("url: \"{bad}\""), SECRET]));
+        assert!(
+            message.starts_with("deploy.yml:4:12: staging.actions[0].url: "),
+            "{message}"
+        );
+    }
+    let credentials = problem(&with_action(&[
+        NAME,
+        "url: https://bot:hunter2@db.example.com/",
+        SECRET,
+    ]));
+    assert_eq!(
+        credentials,
+        "deploy.yml:4:12: staging.actions[0].url: the URL must not carry a user or password (the shared secret goes in `secret`)"
+    );
+}
+
+#[test]
+fn an_actions_timeout_and_resource_are_checked() {
+    let bad = problem(&with_action(&[NAME, URL, SECRET, "timeout: soon"]));
+    assert!(
+        bad.starts_with("deploy.yml:6:16: staging.actions[0].timeout: `soon` is not a duration"),
+        "{bad}"
+    );
+    assert_eq!(
+        problem(&with_action(&[NAME, URL, SECRET, "timeout: 2d"])),
+        "deploy.yml:6:16: staging.actions[0].timeout: `2d` is too long: an action may hold a deployment for 24h at most"
+    );
+    let long = "r".repeat(101);
+    assert_eq!(
+        problem(&with_action(&[
+            NAME,
+            URL,
+            SECRET,
+            &format!("resource: {long}")
+        ])),
+        "deploy.yml:6:17: staging.actions[0].resource: a resource id must be 1 to 100 printable characters"
+    );
+    assert_eq!(
+        problem(&with_action(&[NAME, URL, SECRET, "resource: \"\""])),
+        "deploy.yml:6:17: staging.actions[0].resource: a resource id must be 1 to 100 printable characters"
     );
 }

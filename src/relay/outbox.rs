@@ -10,6 +10,7 @@ use futures_util::future::join_all;
 use jiff::{SignedDuration, Timestamp};
 use tokio_util::sync::CancellationToken;
 
+use crate::actions::{Call, Webhooks};
 use crate::app::Hoist;
 use crate::chat::{ChatAdapter, DeliveryError, Reply};
 use crate::domain::Platform;
@@ -26,9 +27,11 @@ const BATCH: usize = 20;
 /// The longest wait between two delivery attempts of one reply.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
-/// Delivers queued replies through the adapters hoist runs.
+/// Delivers queued replies through the adapters hoist runs, and
+/// integration actions' webhooks.
 pub struct Outbox {
     adapters: HashMap<Platform, Arc<dyn ChatAdapter>>,
+    webhooks: Option<Webhooks>,
 }
 
 impl Outbox {
@@ -38,12 +41,25 @@ impl Outbox {
                 .into_iter()
                 .map(|adapter| (adapter.platform(), adapter))
                 .collect(),
+            webhooks: None,
+        }
+    }
+
+    /// Also delivers integration actions' webhooks
+    /// ([`Platform::Integration`]).
+    pub fn with_webhooks(self, webhooks: Webhooks) -> Self {
+        Self {
+            webhooks: Some(webhooks),
+            ..self
         }
     }
 
     /// Delivers what is due now; returns how many replies were handled.
     pub async fn deliver_due(&self, hoist: &Hoist) -> anyhow::Result<usize> {
-        let platforms: Vec<Platform> = self.adapters.keys().copied().collect();
+        let mut platforms: Vec<Platform> = self.adapters.keys().copied().collect();
+        if self.webhooks.is_some() {
+            platforms.push(Platform::Integration);
+        }
         if platforms.is_empty() {
             return Ok(0);
         }
@@ -82,35 +98,20 @@ impl Outbox {
         now: Timestamp,
         give_up: SignedDuration,
     ) -> anyhow::Result<Option<i64>> {
-        let Some(adapter) = self.adapters.get(&item.platform) else {
-            return Ok(None);
-        };
-        let reply: Reply = match serde_json::from_value(item.body.clone()) {
-            Ok(reply) => reply,
-            Err(error) => {
-                // Written by this program, so unreadable means a bug or
-                // an incompatible older version; keep it, retry late.
-                tracing::error!(id = item.id, %error, "unreadable reply in the outbox");
-                let later = now + SignedDuration::try_from(MAX_BACKOFF)?;
-                hoist
-                    .store
-                    .reply_failed(item.id, later, "unreadable")
-                    .await?;
-                return Ok(None);
-            }
-        };
-        let card_message = match &reply.card {
-            Some(card) if !card.first => hoist.store.card_message(&card.key, item.platform).await?,
-            _ => None,
-        };
-        match adapter.deliver(&reply, card_message.as_deref()).await {
-            Ok(posted) => {
-                if let (Some(card), Some(message_id)) = (&reply.card, posted) {
-                    hoist
-                        .store
-                        .remember_card_message(&card.key, item.platform, &message_id)
-                        .await?;
+        let sent = match (&self.webhooks, item.platform) {
+            (Some(webhooks), Platform::Integration) => {
+                match read::<Call>(hoist, item, now).await? {
+                    Some(call) => webhooks.deliver(&call).await,
+                    None => return Ok(None),
                 }
+            }
+            _ => match self.deliver_reply(hoist, item, now).await? {
+                Some(sent) => sent,
+                None => return Ok(None),
+            },
+        };
+        match sent {
+            Ok(()) => {
                 hoist.metrics.reply_delivered();
                 return Ok(Some(item.id));
             }
@@ -139,6 +140,37 @@ impl Outbox {
         Ok(None)
     }
 
+    /// Sends a chat reply through its platform's adapter; `None` when it
+    /// cannot be sent here.
+    async fn deliver_reply(
+        &self,
+        hoist: &Hoist,
+        item: &OutboxItem,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<Result<(), DeliveryError>>> {
+        let Some(adapter) = self.adapters.get(&item.platform) else {
+            return Ok(None);
+        };
+        let Some(reply) = read::<Reply>(hoist, item, now).await? else {
+            return Ok(None);
+        };
+        let card_message = match &reply.card {
+            Some(card) if !card.first => hoist.store.card_message(&card.key, item.platform).await?,
+            _ => None,
+        };
+        let posted = match adapter.deliver(&reply, card_message.as_deref()).await {
+            Ok(posted) => posted,
+            Err(error) => return Ok(Some(Err(error))),
+        };
+        if let (Some(card), Some(message_id)) = (&reply.card, posted) {
+            hoist
+                .store
+                .remember_card_message(&card.key, item.platform, &message_id)
+                .await?;
+        }
+        Ok(Some(Ok(())))
+    }
+
     /// Delivers replies until `stop` is cancelled, then delivers what is
     /// due and returns.
     pub async fn run_until(self, hoist: Arc<Hoist>, stop: CancellationToken) {
@@ -159,6 +191,29 @@ impl Outbox {
                 _ = tokio::time::sleep(IDLE_POLL) => {}
                 _ = stop.cancelled() => {}
             }
+        }
+    }
+}
+
+/// An item's body as what it is; `None` when it cannot be read, kept
+/// and tried again late.
+async fn read<T: serde::de::DeserializeOwned>(
+    hoist: &Hoist,
+    item: &OutboxItem,
+    now: Timestamp,
+) -> anyhow::Result<Option<T>> {
+    match serde_json::from_value(item.body.clone()) {
+        Ok(body) => Ok(Some(body)),
+        Err(error) => {
+            // Written by this program, so unreadable means a bug or an
+            // incompatible older version; keep it, retry late.
+            tracing::error!(id = item.id, %error, "unreadable item in the outbox");
+            let later = now + SignedDuration::try_from(MAX_BACKOFF)?;
+            hoist
+                .store
+                .reply_failed(item.id, later, "unreadable")
+                .await?;
+            Ok(None)
         }
     }
 }

@@ -26,7 +26,8 @@ const PER_ROUND: usize = 20;
 impl Hoist {
     /// One round: polls unfinished deployments and reports silent ones,
     /// looks again at auto-deploys waiting for checks (for a status
-    /// event missed), ends approval requests that ran out of time, and
+    /// event missed), ends approval requests and held deployments that
+    /// ran out of time, and
     /// reminds the holders of long-held locks. Returns how many deployments were looked at.
     pub async fn watch_round(&self) -> anyhow::Result<usize> {
         // Its own errors are its own: the catch-up below still runs.
@@ -40,6 +41,12 @@ impl Hoist {
             tracing::error!(
                 error = format!("{error:#}"),
                 "cannot end the approval requests that ran out of time"
+            );
+        }
+        if let Err(error) = self.expire_held_deployments().await {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot end the held deployments whose actions ran out of time"
             );
         }
         if let Err(error) = self.remind_long_held_locks().await {

@@ -12,8 +12,18 @@ use super::checkout::{self, Source};
 use super::process::{self, Outcome};
 use super::workdir::WorkDir;
 use super::{Runner, RunnerApp, Verdict};
+use crate::actions::Secret;
 use crate::domain::DeploymentState;
 use crate::forge::Deployment;
+use secrecy::ExposeSecret;
+
+/// What a run is given besides its deployment: where its code is
+/// fetched from, and the secrets its integration actions handed over
+/// (environment variables, masked in its log).
+pub(super) struct Inputs<'a> {
+    pub remote: Option<&'a crate::forge::GitRemote>,
+    pub secrets: &'a [Secret],
+}
 
 impl Runner {
     /// Where a remote app's code is fetched from, with the token to use.
@@ -38,10 +48,11 @@ impl Runner {
         name: &str,
         app: &RunnerApp,
         deployment: &Deployment,
-        remote: Option<&crate::forge::GitRemote>,
+        inputs: &Inputs<'_>,
         log: &LogSink,
         stop: &CancellationToken,
     ) -> Result<Verdict, Verdict> {
+        let remote = inputs.remote;
         let (argv, program) = command_for(app, &deployment.task)?;
         let payload = deployment.payload.to_string();
         let dir = WorkDir::create()
@@ -73,37 +84,41 @@ impl Runner {
             dir.write_payload(&payload).await
         }
         .await;
-        let verdict = match prepared {
-            Ok(payload_file) => {
-                let mut env: Vec<(String, String)> = app
-                    .env
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                env.extend([
-                    ("HOIST_APP".into(), name.to_owned()),
-                    ("HOIST_ENVIRONMENT".into(), deployment.environment.clone()),
-                    ("HOIST_REF".into(), deployment.git_ref.clone()),
-                    ("HOIST_SHA".into(), deployment.sha.to_string()),
-                    ("HOIST_TASK".into(), deployment.task.clone()),
-                    ("HOIST_DEPLOYMENT_ID".into(), deployment.id.to_string()),
-                    ("HOIST_PAYLOAD".into(), payload),
-                    (
-                        "HOIST_PAYLOAD_FILE".into(),
-                        payload_file.display().to_string(),
-                    ),
-                ]);
-                let spec = process::Spec {
-                    argv: &argv,
-                    cwd: &dir.checkout(),
-                    env,
-                    timeout: app.timeout,
-                    stop,
-                };
-                verdict(&program, app.timeout, process::execute(&spec, log).await)
-            }
-            Err(error) => Verdict::error(format!("{error:#}")),
-        };
+        let verdict =
+            match prepared {
+                Ok(payload_file) => {
+                    let mut env: Vec<(String, String)> = app
+                        .env
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect();
+                    env.extend([
+                        ("HOIST_APP".into(), name.to_owned()),
+                        ("HOIST_ENVIRONMENT".into(), deployment.environment.clone()),
+                        ("HOIST_REF".into(), deployment.git_ref.clone()),
+                        ("HOIST_SHA".into(), deployment.sha.to_string()),
+                        ("HOIST_TASK".into(), deployment.task.clone()),
+                        ("HOIST_DEPLOYMENT_ID".into(), deployment.id.to_string()),
+                        ("HOIST_PAYLOAD".into(), payload),
+                        (
+                            "HOIST_PAYLOAD_FILE".into(),
+                            payload_file.display().to_string(),
+                        ),
+                    ]);
+                    env.extend(inputs.secrets.iter().map(|secret| {
+                        (secret.name.clone(), secret.value.expose_secret().to_owned())
+                    }));
+                    let spec = process::Spec {
+                        argv: &argv,
+                        cwd: &dir.checkout(),
+                        env,
+                        timeout: app.timeout,
+                        stop,
+                    };
+                    verdict(&program, app.timeout, process::execute(&spec, log).await)
+                }
+                Err(error) => Verdict::error(format!("{error:#}")),
+            };
         dir.remove().await;
         Ok(verdict)
     }

@@ -63,6 +63,8 @@ pub struct RunnerSettings {
     pub public_url: String,
     /// What run logs never show ([`Masker`]).
     pub masker: Masker,
+    /// Opens the secrets integration actions handed to a deployment.
+    pub seal: std::sync::Arc<crate::actions::SealKey>,
     /// Runs at once.
     pub workers: usize,
     /// Where fetched apps keep their git cache (`<work_dir>/<app>.git`).

@@ -11,8 +11,11 @@ use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 use super::capture::LogSink;
+use super::execute::Inputs;
 use super::{Runner, RunnerApp, Verdict, log_url};
+use crate::actions::Secret;
 use crate::domain::DeploymentState;
+use crate::forge::Deployment;
 use crate::forge::NewStatus;
 use crate::store::{DeploymentKey, RunJob};
 
@@ -185,22 +188,43 @@ impl Runner {
             .ok()
             .and_then(Option::as_ref)
             .map(|remote| remote.token.expose_secret().to_owned());
+        let secrets = self.secrets_for(deployment).await;
+        let shown_as_mask = secrets
+            .iter()
+            .flatten()
+            .map(|secret| secret.value.expose_secret().to_owned());
         let log = LogSink::start(
             self.store.clone(),
             key.clone(),
-            self.settings.masker.with(token),
+            self.settings
+                .masker
+                .with(token.into_iter().chain(shown_as_mask)),
         );
         let stop = self.shutdown.child_token();
         let watch = self.watch_job(job, stop.clone());
-        let verdict = match remote {
-            Ok(remote) => match self
-                .prepare_and_run(&job.app, app, deployment, remote.as_ref(), &log, &stop)
-                .await
-            {
-                Ok(verdict) | Err(verdict) => verdict,
-            },
-            Err(verdict) => verdict,
+        let verdict = match (remote, secrets) {
+            (Ok(remote), Ok(secrets)) => {
+                let inputs = Inputs {
+                    remote: remote.as_ref(),
+                    secrets: &secrets,
+                };
+                match self
+                    .prepare_and_run(&job.app, app, deployment, &inputs, &log, &stop)
+                    .await
+                {
+                    Ok(verdict) | Err(verdict) => verdict,
+                }
+            }
+            (Err(verdict), _) | (_, Err(verdict)) => verdict,
         };
+        if let Some(request_key) = request_key(deployment)
+            && let Err(error) = self.store.drop_run_secrets(request_key).await
+        {
+            tracing::error!(
+                error = format!("{error:#}"),
+                "cannot forget a run's secrets"
+            );
+        }
         watch.abort();
         let verdict = match verdict.stopped {
             false => verdict,
@@ -230,6 +254,38 @@ impl Runner {
         }
         self.post_final(key, &status).await;
         verdict.state
+    }
+
+    /// The secrets integration actions handed to this deployment, kept
+    /// for it alone: the same request, repository, commit and
+    /// environment. `Err`: kept, but they cannot be opened.
+    async fn secrets_for(&self, deployment: &Deployment) -> Result<Vec<Secret>, Verdict> {
+        let Some(request_key) = request_key(deployment) else {
+            return Ok(Vec::new());
+        };
+        let kept = match self.store.run_secrets(request_key).await {
+            Ok(Some(kept)) => kept,
+            Ok(None) => return Ok(Vec::new()),
+            Err(error) => {
+                tracing::error!(error = format!("{error:#}"), "cannot read a run's secrets");
+                return Err(Verdict::error(
+                    "hoist could not read the secrets its integration actions handed over; deploy again",
+                ));
+            }
+        };
+        let made_for_it = kept.sha == deployment.sha
+            && kept
+                .environment
+                .eq_ignore_ascii_case(&deployment.environment)
+            && self.settings.apps.values().any(|app| app.repo == kept.repo);
+        if !made_for_it {
+            return Ok(Vec::new());
+        }
+        crate::actions::open_run_secrets(&self.settings.seal, &kept).map_err(|_| {
+            Verdict::error(
+                "the secrets its integration actions handed over cannot be opened: hoist restarted without `actions.key`; deploy again",
+            )
+        })
     }
 
     /// Posts a run's last status, retrying for a while: the run is over
@@ -280,4 +336,10 @@ impl Runner {
         })
         .abort_handle()
     }
+}
+
+/// The request a deployment was made for, as hoist wrote it in the
+/// payload.
+fn request_key(deployment: &Deployment) -> Option<&str> {
+    deployment.payload["hoist"]["request_key"].as_str()
 }

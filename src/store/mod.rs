@@ -10,7 +10,13 @@
 //! the outside world (a webhook, a chat request) is committed before the
 //! acknowledgement; methods here return only after the data is durable.
 
+mod holds;
 pub mod sqlite;
+
+pub use holds::{
+    ActionReport, ActionState, HeldAction, HoldRecord, HoldState, Holds, NewHold, ReportOutcome,
+    RunSecrets,
+};
 
 use async_trait::async_trait;
 use jiff::Timestamp;
@@ -550,9 +556,55 @@ pub trait ApprovalRequests: Send + Sync + 'static {
     async fn expire_approvals(&self, now: Timestamp) -> StoreResult<Vec<ApprovalRecord>>;
 }
 
+/// A deploy hook as stored: what it deploys, and the SHA-256 of its
+/// token's secret (hex), never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeployHook {
+    /// The token's public part (`dh_<id>_...`): how a call finds its hook.
+    pub id: String,
+    /// Unique among hooks: `hoist hooks delete NAME`, and the audit log's
+    /// actor (`hook NAME`).
+    pub name: String,
+    pub app: String,
+    pub environment: String,
+    pub secret_sha256: String,
+    pub created_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+/// Deploy hooks (`hoist hooks`, `POST /api/v1/dh`).
+#[async_trait]
+pub trait DeployHooks: Send + Sync + 'static {
+    /// Stores a new hook. `false` when a hook has this name already
+    /// (nothing is stored).
+    async fn create_hook(&self, hook: &DeployHook) -> StoreResult<bool>;
+
+    /// The hook whose token has this id.
+    async fn hook_by_id(&self, id: &str) -> StoreResult<Option<DeployHook>>;
+
+    /// Every hook, by name.
+    async fn hooks(&self) -> StoreResult<Vec<DeployHook>>;
+
+    /// Deletes the hook called `name`; `false` when there is none.
+    async fn delete_hook(&self, name: &str) -> StoreResult<bool>;
+
+    /// Notes that the hook `id` was called at `at`.
+    async fn hook_used(&self, id: &str, at: Timestamp) -> StoreResult<()>;
+}
+
 #[async_trait]
 pub trait Store:
-    Inbox + Replies + Waiting + RunQueue + Locks + ApprovalRequests + Send + Sync + 'static
+    Inbox
+    + Replies
+    + Waiting
+    + RunQueue
+    + Locks
+    + ApprovalRequests
+    + Holds
+    + DeployHooks
+    + Send
+    + Sync
+    + 'static
 {
     /// Remembers which conversation asked for a deployment. Recording the
     /// same deployment again is a no-op.

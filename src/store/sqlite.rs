@@ -8,6 +8,8 @@
 
 mod approvals;
 mod core_store;
+mod holds;
+mod hooks;
 mod inbox;
 mod intake;
 mod local_store;

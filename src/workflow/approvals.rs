@@ -290,9 +290,10 @@ impl Hoist {
             )
         };
         let granted = Granted {
-            request: number,
+            request: Some(number),
             sha: waiting.sha.clone(),
             approvers,
+            secrets: None,
         };
         let outcome = self
             .deploy_granted(&inbound, &waiting.request, &granted)

@@ -187,8 +187,9 @@ impl Hoist {
     }
 
     /// For every transient target with a live environment for this pull
-    /// request: a `task: remove` deployment to it, then its earlier
-    /// deployments marked inactive.
+    /// request: a `task: remove` deployment to it, its integration
+    /// actions sent `cleanup`, then its earlier deployments marked
+    /// inactive.
     async fn remove_review_environments(
         &self,
         change: &PullRequestChange,
@@ -231,6 +232,7 @@ impl Hoist {
                 if outcome.kind != "deployed" {
                     continue;
                 }
+                self.clean_up_actions(app_name, &environment).await?;
                 for deployment in live {
                     let status = NewStatus {
                         state: DeploymentState::Inactive,
@@ -350,6 +352,7 @@ impl Hoist {
         let inbound = |suffix: &str| Inbound {
             implied: waiting.implied.clone(),
             automatic: true,
+            waits: true,
             ..Inbound::typed(
                 waiting.origin.clone(),
                 waiting.text.clone(),
@@ -466,6 +469,7 @@ impl Hoist {
             actor: &waiting.origin.actor,
             force: false,
             automatic: true,
+            waits: true,
             production: target.production_environment.unwrap_or(false),
             removal: false,
             approved_by: &[],
@@ -560,6 +564,7 @@ fn automatic(
     Inbound {
         implied,
         automatic: true,
+        waits: true,
         ..Inbound::typed(origin, text, request_key)
     }
 }
@@ -573,7 +578,7 @@ fn implied_by(change: &PullRequestChange, app: &str) -> Implied {
 }
 
 /// Where an app's auto-deploys are announced: its `channel`, or nowhere.
-fn announce_origin(app: &AppConfig, login: &str) -> Origin {
+pub(super) fn announce_origin(app: &AppConfig, login: &str) -> Origin {
     let (platform, conversation) = match &app.channel {
         Some(channel) => (channel.platform, channel.conversation.clone()),
         None => (Platform::Push, String::new()),

@@ -86,6 +86,17 @@ impl Hoist {
                 .map(|name| self.config.resolve_alias(name))
                 .unwrap_or_else(|| FALLBACK_ENVIRONMENT.to_owned()),
         };
+        // One held for its integration actions has nothing running yet.
+        match self
+            .cancel_held(name, &environment, &inbound.origin.actor.name)
+            .await
+        {
+            Ok(Some(cancelled)) => return cancelled,
+            Ok(None) => {}
+            Err(error) => {
+                return Outcome::new("error", format!("Nothing was cancelled: {error:#}."));
+            }
+        }
         let key = match self.deployment_to_cancel(&app.repo, &environment).await {
             Ok(Some(key)) => key,
             Ok(None) => {

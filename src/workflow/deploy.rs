@@ -17,6 +17,7 @@ use crate::relay::card_key;
 use crate::store::{DeploymentKey, DeploymentRecord, TakeLock};
 
 use super::{Outcome, PendingChecks};
+use crate::actions::Secret;
 
 /// Why the rules did not let a deployment through.
 enum JudgeStop {
@@ -49,6 +50,9 @@ pub(super) struct Asked<'a> {
     pub actor: &'a crate::domain::Actor,
     pub force: bool,
     pub automatic: bool,
+    /// Stopped by a lock, a freeze window or pending checks, it waits
+    /// ([`Inbound::waits`]) instead of being refused.
+    pub waits: bool,
     /// To a production environment (the rendered target's).
     pub production: bool,
     /// The `remove` task: no checks, no approvals.
@@ -57,13 +61,34 @@ pub(super) struct Asked<'a> {
     pub approved_by: &'a [String],
 }
 
-/// A request's approvals, granted: it deploys the commit approved.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a request that waited (for approvals, for its integration
+/// actions) has been granted: it deploys the commit it waited with.
+#[derive(Debug, Clone)]
 pub(super) struct Granted {
-    /// The approval request's number.
-    pub request: i64,
+    /// The approval request's number, for a request that was approved.
+    pub request: Option<i64>,
     pub sha: Sha,
     pub approvers: Vec<String>,
+    /// The secrets its integration actions handed over, once they are
+    /// all done (`None`: the actions have not run yet).
+    pub secrets: Option<Vec<Secret>>,
+}
+
+impl Granted {
+    /// The refusal when the ref moved on while the request waited.
+    fn moved(&self, git_ref: &str, now: &Sha) -> String {
+        let was = self.sha.short();
+        let since = match self.request {
+            Some(number) => {
+                format!("since request #{number} was asked, and the approvals were for {was}")
+            }
+            None => format!("while its integration actions prepared {was}"),
+        };
+        format!(
+            "Not deployed: `{git_ref}` moved from {was} to {} {since}. Ask again to deploy the new commit.",
+            now.short()
+        )
+    }
 }
 
 /// The task of a deployment that shuts a transient environment down
@@ -149,16 +174,7 @@ impl Hoist {
                 other => forge_refusal(&other),
             })?;
         if let Some(granted) = granted.filter(|granted| granted.sha != sha) {
-            return Err(Outcome::new(
-                "refused",
-                format!(
-                    "Not deployed: `{git_ref}` moved from {} to {} since request #{} was asked, and the approvals were for {}. Ask again to deploy the new commit.",
-                    granted.sha.short(),
-                    sha.short(),
-                    granted.request,
-                    granted.sha.short()
-                ),
-            ));
+            return Err(Outcome::new("refused", granted.moved(&git_ref, &sha)));
         }
         let actor = &inbound.origin.actor;
         let vars = TemplateVars {
@@ -192,6 +208,7 @@ impl Hoist {
             actor: &inbound.origin.actor,
             force: request.force,
             automatic: inbound.automatic,
+            waits: inbound.waits,
             production: rendered.production_environment,
             removal: deployment.task == REMOVE_TASK,
             approved_by: granted.map_or(&[], |granted| granted.approvers.as_slice()),
@@ -213,6 +230,13 @@ impl Hoist {
             }
             Ok(judged) => judged,
         };
+        let secrets = granted.and_then(|granted| granted.secrets.as_deref());
+        if !dry_run && !asked.removal && !target.actions.is_empty() && secrets.is_none() {
+            return self
+                .hold_for_actions(inbound, request, &asked, &what, &deployment.environment)
+                .await
+                .map(|outcome| outcome.judged(&policy.audit));
+        }
         // `!` sends no required checks only where the rules let it skip them.
         let skip_checks = asked.removal
             || (request.force && target.force_skips_checks(rendered.production_environment));
@@ -244,6 +268,18 @@ impl Hoist {
             // and may have created the deployment. The forge looks first.
             Some(_) => deployment.retried = true,
         }
+        match (secrets.filter(|secrets| !secrets.is_empty()), &self.runner) {
+            (Some(secrets), Some(_)) => {
+                self.keep_run_secrets(inbound, &repo, &sha, &deployment.environment, secrets)
+                    .await?;
+            }
+            // Only hoist's runner can be handed them.
+            (Some(_), None) => tracing::warn!(
+                app = %app_name,
+                "integration actions handed over secrets, but hoist's runner is off: they are not passed on"
+            ),
+            (None, _) => {}
+        }
         let deployment_lock = match target.deployment_lock {
             true => self.take_deployment_lock(&asked).await?,
             false => None,
@@ -255,6 +291,9 @@ impl Hoist {
             self.settle_deployment_lock(lock, created.as_ref().ok(), &repo)
                 .await;
         }
+        if created.is_err() && secrets.is_some_and(|secrets| !secrets.is_empty()) {
+            self.forget_run_secrets(&inbound.request_key).await;
+        }
         // GitHub's refusal names the checks; their pages are a look away.
         let created = match created {
             Err(ForgeError::ChecksFailed { checks }) => Err(ForgeError::ChecksFailed {
@@ -265,7 +304,7 @@ impl Hoist {
         let created = created.map_err(|e| match e {
             // Nobody typed it, so nobody would type it again: it waits.
             ForgeError::ChecksFailed { checks }
-                if inbound.automatic && checks.iter().all(|c| c.state == CheckState::Pending) =>
+                if inbound.waits && checks.iter().all(|c| c.state == CheckState::Pending) =>
             {
                 waiting_for(&repo, &sha, &checks, &what)
             }
@@ -329,9 +368,9 @@ impl Hoist {
 
     /// The safety rules' verdict ([`policy::evaluate`]) on this deployment,
     /// for the audit log; `Err` is the refusal to answer with, or the
-    /// approvals it needs. An automatic deployment stopped by a lock or a
-    /// freeze window waits, and one stopped by pending checks waits for
-    /// them.
+    /// approvals it needs. A deployment that waits ([`Inbound::waits`],
+    /// an auto-deploy) stopped by a lock or a freeze window waits, and
+    /// one stopped by pending checks waits for them; any other is refused.
     async fn judge(
         &self,
         asked: &Asked<'_>,
@@ -347,11 +386,11 @@ impl Hoist {
         })?;
         let audit = decision.audit_text();
         let refused = JudgeStop::Refused;
-        // Nobody typed it, so nobody would type it again: an automatic
-        // deployment whose checks are only pending waits for them.
+        // Nobody typed it, so nobody would type it again: an auto-deploy
+        // whose checks are only pending waits for them.
         let blocking = policy::blocking_checks(&checks, asked.target.required_contexts.as_deref());
         let waits_for_checks =
-            asked.automatic && !dry_run && blocking.iter().all(|c| c.state == CheckState::Pending);
+            asked.waits && !dry_run && blocking.iter().all(|c| c.state == CheckState::Pending);
         match decision {
             Decision::Allowed { reasons } => Ok(Judged {
                 audit,
@@ -388,7 +427,7 @@ impl Hoist {
                 waiting_for(asked.repo, asked.sha, &blocking, what).judged(&audit),
             )),
             Decision::Denied { rule, reason }
-                if asked.automatic && !dry_run && matches!(rule, Rule::Lock | Rule::Freeze) =>
+                if asked.waits && !dry_run && matches!(rule, Rule::Lock | Rule::Freeze) =>
             {
                 Err(refused(
                     Outcome {
@@ -398,7 +437,12 @@ impl Hoist {
                             checks: Vec::new(),
                             blocked_by: Some(rule),
                         })),
-                        ..Outcome::new("waiting", format!("Waiting to deploy {what}: {reason}"))
+                        ..Outcome::new(
+                            "waiting",
+                            format!(
+                                "Waiting to deploy {what}: {reason} It deploys once that ends."
+                            ),
+                        )
                     }
                     .judged(&audit),
                 ))

@@ -12,7 +12,9 @@ mod approvals;
 mod auto;
 mod cancel;
 mod deploy;
+mod hook;
 mod locks;
+mod provision;
 mod queries;
 mod rollback;
 mod target;
@@ -26,13 +28,16 @@ use crate::domain::{Origin, RepoName, Sha};
 use crate::policy::{Rule, Verdict};
 use crate::store::AuditEntry;
 
+pub use hook::{HookDeployment, HookRequest};
+
 /// What a command came to, for the audit log and metrics.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// `deployed`, `noop`, `answered`, `invalid`, `refused`, `error`,
     /// `waiting` (an automatic deployment whose checks are pending),
     /// `queued` (waiting for approvals), `approved`, `rejected`,
-    /// `expired`, `locked`, `unlocked`, ...
+    /// `expired`, `provisioning` (held for integration actions),
+    /// `provision_failed`, `provision_cancelled`, `locked`, `unlocked`, ...
     pub kind: &'static str,
     /// The reply sent (or its gist): the audit log's detail.
     pub detail: String,
@@ -141,7 +146,16 @@ impl Hoist {
         // to answer alone.
         let public = matches!(
             outcome.kind,
-            "deployed" | "locked" | "unlocked" | "queued" | "approved" | "rejected" | "expired"
+            "deployed"
+                | "locked"
+                | "unlocked"
+                | "queued"
+                | "approved"
+                | "rejected"
+                | "expired"
+                | "provisioning"
+                | "provision_failed"
+                | "provision_cancelled"
         );
         let only_asker = !public && !inbound.automatic;
         // Where the command is a message of its own (a PR comment), a

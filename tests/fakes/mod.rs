@@ -6,6 +6,7 @@
 pub mod discord;
 pub mod discord_gateway;
 pub mod github;
+pub mod integration;
 pub mod slack;
 
 /// Serves `app` on a free port of 127.0.0.1 for the rest of the test.

@@ -31,6 +31,9 @@ pub const DISCORD_COMMAND_FIXTURE: &str =
     include_str!("../fixtures/discord/interaction.application_command.discord-docs.json");
 pub const COMMIT_STATUS_FIXTURE: &str = include_str!("../fixtures/github/status.json");
 pub const CHECK_SUITE_FIXTURE: &str = include_str!("../fixtures/github/check_suite.completed.json");
+/// Where [`serve_with_stderr_file`] writes hoist's stderr, in the serving
+/// directory.
+pub const STDERR_FILE: &str = "hoist.stderr";
 
 pub struct Serving {
     pub dir: tempfile::TempDir,
@@ -54,6 +57,17 @@ pub async fn serve_with(extra: &str) -> Serving {
 
 /// With more environment variables for hoist (`HOIST_GITHUB__APP_ID`).
 pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
+    serve_configured(extra, env, false).await
+}
+
+/// [`serve_with_env`], with hoist's stderr (its log) written to
+/// [`STDERR_FILE`] in the serving directory instead of the test's own
+/// ([`Serving::stderr`] reads it).
+pub async fn serve_with_stderr_file(extra: &str, env: &[(&str, &str)]) -> Serving {
+    serve_configured(extra, env, true).await
+}
+
+async fn serve_configured(extra: &str, env: &[(&str, &str)], stderr_to_file: bool) -> Serving {
     let github = FakeGitHub::start().await;
     github.add_repo("acme/api", "main", MAIN);
     github.set_file(
@@ -90,7 +104,11 @@ pub async fn serve_with_env(extra: &str, env: &[(&str, &str)]) -> Serving {
         ),
     )
     .unwrap();
-    let process = start_hoist_with(&config, address, env).await;
+    let stderr = match stderr_to_file {
+        true => Stdio::from(std::fs::File::create(dir.path().join(STDERR_FILE)).unwrap()),
+        false => Stdio::inherit(),
+    };
+    let process = spawn_hoist(&config, address, env, stderr).await;
     Serving {
         dir,
         github,
@@ -114,6 +132,15 @@ pub async fn start_hoist_with(
     address: SocketAddr,
     env: &[(&str, &str)],
 ) -> tokio::process::Child {
+    spawn_hoist(config, address, env, Stdio::inherit()).await
+}
+
+async fn spawn_hoist(
+    config: &std::path::Path,
+    address: SocketAddr,
+    env: &[(&str, &str)],
+    stderr: Stdio,
+) -> tokio::process::Child {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"));
     command
         .args(["serve", "--config"])
@@ -125,7 +152,7 @@ pub async fn start_hoist_with(
         .env("HOIST_DISCORD__BOT_TOKEN", discord::BOT_TOKEN)
         .envs(env.iter().copied())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .kill_on_drop(true);
     let process = command.spawn().expect("hoist serve starts");
     for _ in 0..200 {
@@ -178,6 +205,17 @@ pub fn hmac_hex(secret: &str, parts: &[&[u8]]) -> String {
 }
 
 impl Serving {
+    /// The hoist.toml hoist serves with, for the CLI (`--config`).
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("hoist.toml")
+    }
+
+    /// What hoist wrote to its stderr so far (with
+    /// [`serve_with_stderr_file`]; empty otherwise).
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join(STDERR_FILE)).unwrap_or_default()
+    }
+
     /// Posts a slash command signed now (or at `age` seconds ago).
     pub async fn slash(&self, text: &str, trigger: &str, age: i64) -> (u16, String) {
         self.slash_in("C0DEPLOYS", text, trigger, age).await

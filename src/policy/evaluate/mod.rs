@@ -225,7 +225,8 @@ pub fn evaluate(
             return Decision::Denied {
                 rule: Rule::Lock,
                 reason: format!(
-                    "{} is {}. Automatic deployments wait until it is unlocked.",
+                    // Any lock stops one, its holder's own too: nobody typed it.
+                    "{} is {}.",
                     lock.scope,
                     lock.describe(now)
                 ),

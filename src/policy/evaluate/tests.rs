@@ -189,10 +189,7 @@ fn the_rule_matrix() {
         Case {
             automatic: true,
             locks: vec![env_lock("staging", &ada, None)],
-            denied: Some((
-                Rule::Lock,
-                "Automatic deployments wait until it is unlocked.",
-            )),
+            denied: Some((Rule::Lock, "staging of api is locked by ada")),
             ..case(
                 "an auto-deploy meets its holder's own lock",
                 "staging",
