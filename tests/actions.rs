@@ -200,7 +200,12 @@ async fn a_held_deployment_waits_for_its_action_and_its_run_sees_the_secret() {
 
     // Nothing reaches GitHub before the action is done; then it does.
     let (id, deployment) = s.created().await;
-    let patches = s.integration.patch_statuses();
+    // hoist creates the deployment before it answers the report.
+    let patches = long_wait("hoist's answer to the report", || {
+        let patches = s.integration.patch_statuses();
+        (!patches.is_empty()).then_some(patches)
+    })
+    .await;
     assert_eq!(patches.len(), 1);
     assert_eq!(patches[0].status, Some(200), "{:?}", patches[0].body);
     assert_eq!(deployment["environment"], "staging");
