@@ -436,3 +436,35 @@ async fn removing_a_review_environment_sends_cleanup() {
     .await;
     assert_eq!(removals.len(), 2, "the removal is not held for the action");
 }
+
+#[tokio::test]
+async fn closing_a_pull_request_cancels_its_held_review_app() {
+    let s = setup(&[]).await;
+    let yaml = format!(
+        "review:\n  environment: pr${{{{ pr }}}}\n  transient_environment: true\n  auto_deploy_on: pr\n  required_contexts: []\n  \
+         actions:\n    - name: branch-db\n      url: {}\n      secret: env:DB_ACTION_SECRET\n",
+        s.integration.url("/hooks/branch-db")
+    );
+    s.serving
+        .github
+        .set_file("acme/api", "main", ".github/deploy.yml", &yaml);
+    s.serving.github.set_branch("acme/api", "feature-x", &s.sha);
+    let head = ("feature-x", s.sha.as_str(), "acme/api");
+    s.serving.pull_request_event("opened", 7, head, "p-1").await;
+    s.integration.wait_for(START, "branch-db").await;
+
+    s.serving.pull_request_event("closed", 7, head, "p-2").await;
+    let cancel = s.integration.wait_for(CANCEL, "branch-db").await;
+    assert!(cancel.signature_ok);
+    assert_eq!(cancel.body["payload"]["deployment"]["environment"], "pr7");
+    long_wait("the cancel said on the pull request", || {
+        s.serving
+            .github
+            .comments("acme/api", 7)
+            .iter()
+            .any(|c| c.body.contains("Closing pull request #7 cancelled"))
+            .then_some(())
+    })
+    .await;
+    assert!(s.serving.github.deployment_ids("acme/api").is_empty());
+}

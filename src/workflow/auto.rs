@@ -187,7 +187,8 @@ impl Hoist {
     }
 
     /// For every transient target with a live environment for this pull
-    /// request: a `task: remove` deployment to it, its integration
+    /// request: a deployment held there for its integration actions
+    /// cancelled, a `task: remove` deployment to it, its integration
     /// actions sent `cleanup`, then its earlier deployments marked
     /// inactive.
     async fn remove_review_environments(
@@ -213,11 +214,23 @@ impl Hoist {
                 let Some(environment) = review_environment(target, change) else {
                     continue;
                 };
+                let mut request = deploy_request(app_name, change.head_sha.as_str(), &target.name);
+                // One still held for its integration actions goes with it.
+                let by = format!("Closing pull request #{}", change.number);
+                if let Some(cancelled) = self.cancel_held(app_name, &environment, &by).await? {
+                    let inbound = automatic(
+                        origin.clone(),
+                        &request,
+                        &format!("pull request #{} closed", change.number),
+                        format!("cancel-held:{key}:{app_name}:{}", target.name),
+                        implied_by(change, app_name),
+                    );
+                    self.conclude(&inbound, cancelled).await?;
+                }
                 let live = self.live_deployments(change, &environment).await?;
                 if live.is_empty() {
                     continue;
                 }
-                let mut request = deploy_request(app_name, change.head_sha.as_str(), &target.name);
                 request.task = REMOVE_TASK.to_owned();
                 // Nothing to check before shutting an environment down.
                 request.force = true;
