@@ -7,31 +7,21 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::app::Hoist;
-use crate::chat::{Implied, Inbound};
+use crate::chat::Inbound;
 use crate::command::DeployRequest;
-use crate::domain::{Origin, Platform, Sha};
+use crate::domain::{Origin, Platform};
 use crate::policy::{self, Approvals, Verdict};
 use crate::store::{ApprovalRecord, ApprovalState, NewApproval, Vote, VoteOutcome};
 
 use super::Outcome;
-use super::deploy::{Asked, Granted};
+use super::deploy::{Asked, Granted, KeptRequest};
 
 /// A deploy request waiting for approvals: what the store keeps to
 /// deploy it later as it was asked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct AwaitingApproval {
-    origin: Origin,
-    text: String,
-    request_key: String,
-    implied: Implied,
-    automatic: bool,
-    /// A deploy hook's additions to the payload.
-    #[serde(default)]
-    payload: serde_json::Map<String, serde_json::Value>,
-    request: DeployRequest,
-    /// `api main (abc1234) to production`.
-    what: String,
-    sha: Sha,
+    #[serde(flatten)]
+    kept: KeptRequest,
     /// The rule when it was asked: later votes are counted against it.
     rule: Approvals,
 }
@@ -74,20 +64,7 @@ impl Hoist {
             .checked_add(rule.expire_after())
             .map_err(super::deploy::internal)?;
         let waiting = AwaitingApproval {
-            origin: inbound.origin.clone(),
-            text: inbound.text.clone(),
-            request_key: inbound.request_key.clone(),
-            implied: inbound.implied.clone(),
-            automatic: inbound.automatic,
-            payload: inbound.payload.clone(),
-            request: DeployRequest {
-                app: Some(asked.app.to_owned()),
-                git_ref: Some(asked.git_ref.to_owned()),
-                environment: Some(asked.target.name.clone()),
-                ..request.clone()
-            },
-            what: what.to_owned(),
-            sha: asked.sha.clone(),
+            kept: KeptRequest::new(inbound, request, asked, what),
             rule: rule.clone(),
         };
         let body = serde_json::to_value(&waiting).map_err(super::deploy::internal)?;
@@ -149,10 +126,15 @@ impl Hoist {
                     format!("Nothing changed: I couldn't check your teams on GitHub: {error}."),
                 )
             })?;
-        let environment = waiting.request.environment.as_deref().unwrap_or_default();
+        let environment = waiting
+            .kept
+            .request
+            .environment
+            .as_deref()
+            .unwrap_or_default();
         policy::may_vote(
             &waiting.rule,
-            &waiting.origin.actor,
+            &waiting.kept.origin.actor,
             voter,
             &teams,
             vote.verdict,
@@ -167,7 +149,7 @@ impl Hoist {
             at: now,
         };
         let number = record.id;
-        let what = &waiting.what;
+        let what = &waiting.kept.what;
         match self
             .store
             .vote(number, &cast, now)
@@ -196,7 +178,7 @@ impl Hoist {
                     .reason
                     .map(|reason| format!(": {reason}"))
                     .unwrap_or_default();
-                let verb = match policy::same_person(&waiting.origin.actor, voter) {
+                let verb = match policy::same_person(&waiting.kept.origin.actor, voter) {
                     true => "withdrew",
                     false => "rejected",
                 };
@@ -259,7 +241,7 @@ impl Hoist {
                     .filter_map(|record| {
                         read_request(record)
                             .ok()
-                            .map(|w| format!("#{} ({})", record.id, w.what))
+                            .map(|w| format!("#{} ({})", record.id, w.kept.what))
                     })
                     .collect::<Vec<_>>()
                     .join(", ");
@@ -279,24 +261,15 @@ impl Hoist {
         number: i64,
         approvers: Vec<String>,
     ) -> anyhow::Result<()> {
-        let inbound = Inbound {
-            implied: waiting.implied.clone(),
-            automatic: waiting.automatic,
-            payload: waiting.payload.clone(),
-            ..Inbound::typed(
-                waiting.origin.clone(),
-                waiting.text.clone(),
-                format!("{}:approved", waiting.request_key),
-            )
-        };
+        let inbound = waiting.kept.inbound("approved", waiting.kept.automatic);
         let granted = Granted {
             request: Some(number),
-            sha: waiting.sha.clone(),
+            sha: waiting.kept.sha.clone(),
             approvers,
             secrets: None,
         };
         let outcome = self
-            .deploy_granted(&inbound, &waiting.request, &granted)
+            .deploy_granted(&inbound, &waiting.kept.request, &granted)
             .await;
         self.conclude(&inbound, outcome).await.map(drop)
     }
@@ -310,20 +283,13 @@ impl Hoist {
             let Ok(waiting) = read_request(record) else {
                 continue;
             };
-            let inbound = Inbound {
-                automatic: true,
-                ..Inbound::typed(
-                    waiting.origin.clone(),
-                    waiting.text.clone(),
-                    format!("{}:expired", waiting.request_key),
-                )
-            };
+            let inbound = waiting.kept.inbound("expired", true);
             let outcome = Outcome::new(
                 "expired",
                 format!(
                     "Deployment request #{} ({}) expired with {} of {} approvals. Nothing was deployed; ask again to start over.",
                     record.id,
-                    waiting.what,
+                    waiting.kept.what,
                     record.approvers().len(),
                     record.required
                 ),

@@ -5,9 +5,10 @@ use jiff::{SignedDuration, Timestamp};
 use serde_json::{Map, Value, json};
 
 use crate::app::Hoist;
-use crate::chat::{DeploymentCard, Inbound};
+use crate::chat::{DeploymentCard, Implied, Inbound};
 use crate::command::{self, DeployRequest};
 use crate::domain::DeploymentState;
+use crate::domain::Origin;
 use crate::domain::{AppName, RepoName, Sha};
 use crate::forge::{Check, CheckState, DeploymentFilter, ForgeError, NewDeployment};
 use crate::policy::{
@@ -15,6 +16,7 @@ use crate::policy::{
 };
 use crate::relay::card_key;
 use crate::store::{DeploymentKey, DeploymentRecord, TakeLock};
+use serde::{Deserialize, Serialize};
 
 use super::{Outcome, PendingChecks};
 use crate::actions::Secret;
@@ -59,6 +61,62 @@ pub(super) struct Asked<'a> {
     pub removal: bool,
     /// Who approved it (a request that waited for approvals).
     pub approved_by: &'a [String],
+}
+
+/// A deploy request kept in the store to deploy later as it was asked
+/// (waiting for approvals, held for integration actions): who asked,
+/// where to answer, and what the rules let through.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(super) struct KeptRequest {
+    pub origin: Origin,
+    pub text: String,
+    pub request_key: String,
+    pub implied: Implied,
+    pub automatic: bool,
+    /// A deploy hook's additions to the payload.
+    #[serde(default)]
+    pub payload: Map<String, Value>,
+    /// The request with its app, ref and target filled in.
+    pub request: DeployRequest,
+    /// `api main (abc1234) to production`.
+    pub what: String,
+    pub sha: Sha,
+}
+
+impl KeptRequest {
+    pub fn new(inbound: &Inbound, request: &DeployRequest, asked: &Asked<'_>, what: &str) -> Self {
+        Self {
+            origin: inbound.origin.clone(),
+            text: inbound.text.clone(),
+            request_key: inbound.request_key.clone(),
+            implied: inbound.implied.clone(),
+            automatic: inbound.automatic,
+            payload: inbound.payload.clone(),
+            request: DeployRequest {
+                app: Some(asked.app.to_owned()),
+                git_ref: Some(asked.git_ref.to_owned()),
+                environment: Some(asked.target.name.clone()),
+                ..request.clone()
+            },
+            what: what.to_owned(),
+            sha: asked.sha.clone(),
+        }
+    }
+
+    /// The request again, under `request_key:suffix`, answered where it
+    /// was asked.
+    pub fn inbound(&self, suffix: &str, automatic: bool) -> Inbound {
+        Inbound {
+            implied: self.implied.clone(),
+            automatic,
+            payload: self.payload.clone(),
+            ..Inbound::typed(
+                self.origin.clone(),
+                self.text.clone(),
+                format!("{}:{suffix}", self.request_key),
+            )
+        }
+    }
 }
 
 /// What a request that waited (for approvals, for its integration

@@ -17,34 +17,25 @@ use crate::actions::event::About;
 use crate::actions::report::Answer;
 use crate::actions::{Call, Event, Report, Secret};
 use crate::app::Hoist;
-use crate::chat::{Implied, Inbound};
+use crate::chat::Inbound;
 use crate::command::DeployRequest;
-use crate::domain::{Origin, Platform, RepoName, Sha};
+use crate::domain::{Platform, RepoName, Sha};
 use crate::policy::{self, Action};
 use crate::store::{
     ActionReport, ActionState, HoldRecord, HoldState, NewHold, ReportOutcome, RunSecrets,
 };
 
 use super::Outcome;
-use super::deploy::{Asked, Granted, internal};
+use super::deploy::{Asked, Granted, KeptRequest, internal};
 
 /// A held deployment: what the store keeps to create it later as it was
 /// asked, and whom to tell.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct HeldRequest {
-    origin: Origin,
-    text: String,
-    request_key: String,
-    implied: Implied,
-    automatic: bool,
-    #[serde(default)]
-    payload: serde_json::Map<String, serde_json::Value>,
-    request: DeployRequest,
-    /// `api main (abc1234) to staging`.
-    what: String,
+    #[serde(flatten)]
+    kept: KeptRequest,
     repo: RepoName,
     git_ref: String,
-    sha: Sha,
     /// The environment as rendered.
     environment: String,
     /// Who approved it, for a request that waited for approvals first.
@@ -65,27 +56,18 @@ impl HeldRequest {
     fn about<'a>(&'a self, hold: i64, public_url: &'a str) -> About<'a> {
         About {
             hold,
-            app: self.request.app.as_deref().unwrap_or_default(),
+            app: self.kept.request.app.as_deref().unwrap_or_default(),
             repo: &self.repo,
             environment: &self.environment,
             git_ref: &self.git_ref,
-            sha: self.sha.as_str(),
+            sha: self.kept.sha.as_str(),
             public_url,
         }
     }
 
     /// Where its later news is said: where it was asked, to everyone.
     fn inbound(&self, suffix: &str) -> Inbound {
-        Inbound {
-            implied: self.implied.clone(),
-            automatic: true,
-            payload: self.payload.clone(),
-            ..Inbound::typed(
-                self.origin.clone(),
-                self.text.clone(),
-                format!("{}:{suffix}", self.request_key),
-            )
-        }
+        self.kept.inbound(suffix, true)
     }
 }
 
@@ -128,22 +110,9 @@ impl Hoist {
             .collect::<Result<Vec<_>, jiff::Error>>()
             .map_err(internal)?;
         let held = HeldRequest {
-            origin: inbound.origin.clone(),
-            text: inbound.text.clone(),
-            request_key: inbound.request_key.clone(),
-            implied: inbound.implied.clone(),
-            automatic: inbound.automatic,
-            payload: inbound.payload.clone(),
-            request: DeployRequest {
-                app: Some(asked.app.to_owned()),
-                git_ref: Some(asked.git_ref.to_owned()),
-                environment: Some(asked.target.name.clone()),
-                ..request.clone()
-            },
-            what: what.to_owned(),
+            kept: KeptRequest::new(inbound, request, asked, what),
             repo: asked.repo.clone(),
             git_ref: asked.git_ref.to_owned(),
-            sha: asked.sha.clone(),
             environment: environment.to_owned(),
             approvers: asked.approved_by.to_vec(),
             actions,
@@ -288,7 +257,7 @@ impl Hoist {
                 reason: reason.clone(),
             },
         };
-        let what = &held.what;
+        let what = &held.kept.what;
         Ok(
             match self
                 .store
@@ -361,15 +330,15 @@ impl Hoist {
         }
         let granted = Granted {
             request: None,
-            sha: held.sha.clone(),
+            sha: held.kept.sha.clone(),
             approvers: held.approvers.clone(),
             secrets: Some(secrets),
         };
-        let inbound = Inbound {
-            automatic: held.automatic,
-            ..held.inbound("provisioned")
-        };
-        let outcome = self.deploy_granted(&inbound, &held.request, &granted).await;
+        // Deployed as it was asked: typed or automatic.
+        let inbound = held.kept.inbound("provisioned", held.kept.automatic);
+        let outcome = self
+            .deploy_granted(&inbound, &held.kept.request, &granted)
+            .await;
         let settled = match outcome.kind {
             "deployed" => HoldState::Deployed,
             _ => HoldState::Failed,
@@ -401,7 +370,7 @@ impl Hoist {
                 "provision_cancelled",
                 format!(
                     "{by} cancelled {} while it waited for {}; nothing was deployed, and its integrations were told to stop.",
-                    request.what,
+                    request.kept.what,
                     names(ended.pending().map(|action| action.name.as_str()))
                 ),
             )));
@@ -428,7 +397,7 @@ impl Hoist {
                 format!(
                     "Not deployed: {} did not report in time for {}; the integrations were told to stop.",
                     names(late),
-                    held.what
+                    held.kept.what
                 ),
             );
             self.conclude(&held.inbound("timed-out"), news).await?;
