@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod forge;
 pub mod hooks;
+pub mod http_client;
 pub mod metrics;
 pub mod policy;
 pub mod relay;

@@ -6,13 +6,11 @@ use std::time::Duration;
 
 use http::{Method, StatusCode, header};
 use http_body_util::Full;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use secrecy::ExposeSecret;
 
 use super::event::{Call, signature};
 use crate::chat::DeliveryError;
+use crate::http_client::HttpsClient;
 
 /// An integration that takes longer than this to acknowledge a webhook
 /// is tried again later; it should acknowledge first and work after.
@@ -23,18 +21,13 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The client that delivers integration webhooks.
 pub struct Webhooks {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<bytes::Bytes>>,
+    client: HttpsClient,
 }
 
 impl Webhooks {
     pub fn new() -> anyhow::Result<Self> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::http_client::https()?,
         })
     }
 

@@ -16,9 +16,6 @@ use std::time::Duration;
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -589,20 +586,15 @@ enum Refused {
 
 /// Discord's REST API over hyper and rustls.
 struct Rest {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<bytes::Bytes>>,
+    client: crate::http_client::HttpsClient,
     api_url: String,
     bot_token: SecretString,
 }
 
 impl Rest {
     fn new(api_url: &str, bot_token: &SecretString) -> anyhow::Result<Self> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()?
-            .https_or_http()
-            .enable_http1()
-            .build();
         Ok(Self {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: crate::http_client::https()?,
             api_url: api_url.trim_end_matches('/').to_owned(),
             bot_token: bot_token.clone(),
         })
