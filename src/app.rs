@@ -19,7 +19,6 @@ use crate::forge::local::LocalForge;
 use crate::forge::{Deployment, EventSink, EventSource, Forge, ForgeEvent, GitAccess, event_queue};
 use crate::metrics::Metrics;
 use crate::runner::{Masker, Runner, RunnerApp, RunnerSettings, Source};
-use crate::store::sqlite::SqliteStore;
 use crate::store::{InboxLane, Store};
 
 /// Everything a command or event handler needs.
@@ -62,17 +61,20 @@ pub struct Built {
 
 impl Hoist {
     pub async fn build(config: Config) -> anyhow::Result<Built> {
-        let store = Arc::new(
-            SqliteStore::connect(&config.store.url)
-                .await
-                .with_context(|| format!("cannot open the store at {}", config.store.url))?,
-        );
+        // (The store's own tools, `hoist migrate` and the like, need no
+        // forge and may run with any.)
+        if config.forge.kind == ForgeKind::Local && config.store.is_shared() {
+            anyhow::bail!(
+                "forge.kind = \"local\" keeps its events in one process: use SQLite (store.url = \"sqlite://...\"), or GitHub for several replicas"
+            );
+        }
+        let store = crate::store::open(&config.store.url).await?;
         let seal = Arc::new(seal_key(&config)?);
         let (sink, source) = event_queue();
         let (forge, local_forge, github): (Arc<dyn Forge>, _, _) = match config.forge.kind {
             ForgeKind::Local => {
                 let local = Arc::new(LocalForge::new(
-                    store.clone(),
+                    Arc::clone(&store) as Arc<dyn crate::store::LocalForgeStore>,
                     config.local_repos(),
                     sink.clone(),
                 ));
@@ -179,11 +181,17 @@ impl Hoist {
         let Some(runner) = &self.runner else {
             return Ok(());
         };
-        let ended = runner.end_interrupted_runs().await?;
+        // A shared store's running jobs may be another replica's, alive:
+        // only those whose lease lapsed are ended.
+        let ended = if self.config.store.is_shared() {
+            runner.end_lapsed_runs().await?
+        } else {
+            runner.end_interrupted_runs().await?
+        };
         if ended > 0 {
             tracing::warn!(
                 ended,
-                "runs left unfinished by a previous hoist were marked error"
+                "runs left unfinished by a stopped hoist were marked error"
             );
         }
         Ok(())
@@ -278,6 +286,7 @@ fn runner_settings(config: &Config, seal: &Arc<SealKey>) -> RunnerSettings {
         masker: Masker::new(config.log_secrets()),
         seal: Arc::clone(seal),
         workers: config.runner.workers,
+        lease: config.store.lease(),
         work_dir: config.runner.work_dir.clone(),
     }
 }
@@ -288,6 +297,15 @@ fn seal_key(config: &Config) -> anyhow::Result<SealKey> {
     match &config.actions.key {
         Some(key) => SealKey::from_hex(key.expose_secret().trim())
             .map_err(|error| anyhow::anyhow!("actions.key: {error}")),
-        None => Ok(SealKey::random()),
+        None => {
+            if config.store.is_shared() {
+                tracing::warn!(
+                    "actions.key is not set: the secrets an integration action hands a deployment \
+                     open only on the replica that received them; set HOIST_ACTIONS__KEY, the same \
+                     on every replica"
+                );
+            }
+            Ok(SealKey::random())
+        }
     }
 }

@@ -83,6 +83,10 @@ pub struct StoreConfig {
     /// Handled webhook deliveries and delivered replies are deleted this
     /// many days after they were handled (dead letters are kept).
     pub keep_handled_days: u64,
+    /// How long a claimed webhook, reply or run stays with the process
+    /// that claimed it: a replica that dies hands its work to another
+    /// this long after (a run's lease is renewed while it runs).
+    pub lease_secs: u64,
 }
 
 impl Default for StoreConfig {
@@ -90,7 +94,20 @@ impl Default for StoreConfig {
         Self {
             url: "sqlite://hoist.db".into(),
             keep_handled_days: 14,
+            lease_secs: 60,
         }
+    }
+}
+
+impl StoreConfig {
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+
+    /// Whether other hoist processes may share this store (PostgreSQL):
+    /// then nothing found unfinished in it at start was this process's.
+    pub fn is_shared(&self) -> bool {
+        crate::store::Kind::of(&self.url).is_ok_and(|kind| kind == crate::store::Kind::Postgres)
     }
 }
 
@@ -434,6 +451,12 @@ impl Config {
                 .is_some_and(|argv| argv.is_empty())
         }) {
             return Err(format!("apps.{name}.deploy_command must not be empty"));
+        }
+        crate::store::Kind::of(&self.store.url).map_err(|e| e.to_string())?;
+        if self.store.lease_secs < 3 {
+            return Err(
+                "store.lease_secs: at least 3 (a lease is renewed every third of it)".into(),
+            );
         }
         if self.runner.workers == 0 {
             return Err("runner.workers: at least 1 is needed to run deployments".into());

@@ -1,4 +1,5 @@
-//! The `hoist` command line: demo, serve, shell, check.
+//! The `hoist` command line: demo, serve, shell, migrate, check, and the
+//! store's tools (outbox, audit, hooks).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,8 +17,7 @@ use hoist::chat::pr_comment::PrCommentAdapter;
 use hoist::chat::slack::SlackAdapter;
 use hoist::config::Config;
 use hoist::relay::Outbox;
-use hoist::store::sqlite::SqliteStore;
-use hoist::store::{AuditFilter, DeployHooks, Replies, Store};
+use hoist::store::{self, AuditFilter, Backend};
 use hoist::{chat, demo, hooks, policy, server};
 use tokio_util::sync::CancellationToken;
 
@@ -43,6 +43,11 @@ enum Commands {
     },
     /// Type commands as a chat user would.
     Shell {
+        #[arg(long, env = "HOIST_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Apply the store's pending migrations (PostgreSQL needs this before `serve`; SQLite migrates as it opens).
+    Migrate {
         #[arg(long, env = "HOIST_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -248,11 +253,32 @@ async fn run(command: Commands) -> anyhow::Result<()> {
             audit(load_config(config.as_deref())?, &filter).await
         }
         Commands::Hooks { command } => deploy_hooks(command).await,
+        Commands::Migrate { config } => migrate(load_config(config.as_deref())?).await,
         Commands::Discord {
             command: DiscordCommand::Register { config, guild },
         } => register_discord(load_config(config.as_deref())?, guild.as_deref()).await,
         Commands::Check { file } => check(file.as_deref()),
     }
+}
+
+/// The store `store.url` names, for the commands that need only it.
+async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Backend>> {
+    store::open(&config.store.url).await
+}
+
+/// `hoist migrate`: says what it applied, so a deploy script's log shows it.
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let applied = store::migrate(&config.store.url).await?;
+    let shown = store::shown_url(&config.store.url);
+    match applied.as_slice() {
+        [] => println!("The store at {shown} is up to date."),
+        [.., newest] => println!(
+            "Applied {} migration{} to the store at {shown}; its schema is at version {newest}.",
+            applied.len(),
+            if applied.len() == 1 { "" } else { "s" }
+        ),
+    }
+    Ok(())
 }
 
 /// `hoist hooks`: on the store alone, like `hoist audit`.
@@ -261,9 +287,7 @@ async fn deploy_hooks(command: HooksCommand) -> anyhow::Result<()> {
     | HooksCommand::List { config }
     | HooksCommand::Delete { config, .. }) = &command;
     let config = load_config(config.as_deref())?;
-    let store = SqliteStore::connect(&config.store.url)
-        .await
-        .with_context(|| format!("cannot open the store at {}", config.store.url))?;
+    let store = open_store(&config).await?;
     match command {
         HooksCommand::Create {
             app,
@@ -271,7 +295,7 @@ async fn deploy_hooks(command: HooksCommand) -> anyhow::Result<()> {
             name,
             ..
         } => {
-            let created = hooks::admin::create(&store, &config, &app, &environment, &name).await?;
+            let created = hooks::admin::create(&*store, &config, &app, &environment, &name).await?;
             print!(
                 "{}",
                 hooks::admin::created_text(&created, &config.server.public_url)
@@ -279,7 +303,7 @@ async fn deploy_hooks(command: HooksCommand) -> anyhow::Result<()> {
         }
         HooksCommand::List { .. } => print!("{}", hooks::admin::list_text(&store.hooks().await?)),
         HooksCommand::Delete { name, .. } => {
-            hooks::admin::delete(&store, &name).await?;
+            hooks::admin::delete(&*store, &name).await?;
             println!("Deleted deploy hook `{name}`: its token no longer deploys anything.");
         }
     }
@@ -327,9 +351,7 @@ fn parse_since(text: &str) -> anyhow::Result<jiff::Timestamp> {
 }
 
 async fn audit(config: Config, filter: &AuditFilter) -> anyhow::Result<()> {
-    let store = SqliteStore::connect(&config.store.url)
-        .await
-        .with_context(|| format!("cannot open the store at {}", config.store.url))?;
+    let store = open_store(&config).await?;
     let entries = store.audit(filter).await?;
     if entries.is_empty() {
         println!("No audit entries match.");
@@ -349,9 +371,7 @@ async fn audit(config: Config, filter: &AuditFilter) -> anyhow::Result<()> {
 }
 
 async fn outbox(config: Config, retry: Option<i64>, retry_all: bool) -> anyhow::Result<()> {
-    let store = SqliteStore::connect(&config.store.url)
-        .await
-        .with_context(|| format!("cannot open the store at {}", config.store.url))?;
+    let store = open_store(&config).await?;
     let dead = store.dead_replies(usize::MAX).await?;
     let wanted: Vec<i64> = match (retry, retry_all) {
         (Some(id), _) => vec![id],

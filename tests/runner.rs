@@ -125,6 +125,7 @@ impl Setup {
             masker,
             seal: std::sync::Arc::new(hoist::actions::SealKey::random()),
             workers: 1,
+            lease: std::time::Duration::from_secs(60),
             work_dir: self.work.path().to_path_buf(),
         }
     }
@@ -888,7 +889,7 @@ async fn runs_a_previous_hoist_left_unfinished_are_ended_with_error_at_start() {
         let posted = s.statuses();
         assert_eq!(states(&posted), [DeploymentState::Error]);
         assert!(
-            final_description(&posted).starts_with("interrupted by a restart of hoist"),
+            final_description(&posted).starts_with("interrupted: the hoist running it stopped"),
             "{posted:?}"
         );
         let last = s.statuses_of(interrupted.id).await;

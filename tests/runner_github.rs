@@ -12,11 +12,10 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-use harness::{Serving, serve_with_env, start_hoist};
+use harness::{DEPLOYMENT_FIXTURE, Serving, serve_with_env, start_hoist};
 use serde_json::{Value, json};
 use support::{eventually, http};
 
-const DEPLOYMENT_FIXTURE: &str = include_str!("fixtures/github/deployment.created.json");
 const APP_DEPLOYMENT_FIXTURE: &str =
     include_str!("fixtures/github/deployment.created.with-installation.json");
 
@@ -456,7 +455,7 @@ async fn a_run_going_when_hoist_is_killed_ends_with_error_and_the_queue_goes_on(
     let (state, description, _, _) = statuses.last().unwrap();
     assert_eq!(state, "error");
     assert!(
-        description.starts_with("interrupted by a restart of hoist"),
+        description.starts_with("interrupted: the hoist running it stopped"),
         "{description}"
     );
     let statuses = r.ended(queued).await;

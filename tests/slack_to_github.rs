@@ -73,10 +73,15 @@ async fn slash_command_to_github_deployment_to_slack_status() {
             .to_string()
             .contains("to *staging*: succeeded")
     );
-    let in_thread = sent
-        .iter()
-        .find(|s| s.method == "chat.postMessage" && s.text.contains("succeeded"))
-        .expect("the change in the thread");
+    // Posted just after the update: it may not be there yet.
+    let in_thread = support::eventually("the change in the thread", || {
+        serving
+            .slack
+            .sent()
+            .into_iter()
+            .find(|s| s.method == "chat.postMessage" && s.text.contains("succeeded"))
+    })
+    .await;
     assert_eq!(in_thread.thread_ts.as_deref(), Some(created.ts.as_str()));
     assert!(serving.slack.refused() >= 1);
     // GitHub redelivers it.

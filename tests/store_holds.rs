@@ -1,26 +1,19 @@
-//! Held deployments in the SQLite store: each report recorded once, each
+//! Held deployments, on both back ends: each report recorded once, each
 //! hold decided once (also when reports race), timeouts announced once,
 //! cleanups taken once, and run secrets kept and forgotten.
 
+#[macro_use]
+mod stores;
+
+use std::future::Future;
 use std::sync::Arc;
+use stores::{at, at_once};
 
 use hoist::domain::{RepoName, Sha};
-use hoist::store::sqlite::SqliteStore;
 use hoist::store::{
     ActionReport, ActionState, HoldState, Holds, NewHold, ReportOutcome, RunSecrets,
 };
-use jiff::Timestamp;
 use serde_json::json;
-
-fn at(offset_ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(1_700_000_000_000 + offset_ms).expect("valid time")
-}
-
-async fn memory() -> SqliteStore {
-    SqliteStore::connect("sqlite::memory:")
-        .await
-        .expect("in-memory store")
-}
 
 /// A hold of `request_key` to staging with `actions`, each due at +10 s.
 fn hold(request_key: &str, actions: &[&str]) -> NewHold {
@@ -43,9 +36,7 @@ fn succeeded(sealed: &[u8]) -> ActionReport {
     }
 }
 
-#[tokio::test]
-async fn a_hold_is_ready_once_every_action_succeeded() {
-    let store = memory().await;
+store_test!(a_hold_is_ready_once_every_action_succeeded, |store| {
     let id = store
         .hold_deployment(&hold("r1", &["branch-db", "cache"]))
         .await
@@ -148,70 +139,70 @@ async fn a_hold_is_ready_once_every_action_succeeded() {
             .unwrap(),
         ReportOutcome::Unknown
     ));
-}
+});
 
-#[tokio::test]
-async fn a_failure_ends_the_hold_and_later_reports_change_nothing() {
-    let store = memory().await;
-    let id = store
-        .hold_deployment(&hold("r1", &["branch-db", "cache"]))
-        .await
-        .unwrap();
-    let failure = ActionReport::Failed {
-        reason: "branch limit reached".into(),
-    };
-    let ReportOutcome::Failed(failed) = store
-        .report_action(id, "branch-db", &failure, at(1000))
-        .await
-        .unwrap()
-    else {
-        panic!("a failure ends it");
-    };
-    assert_eq!(failed.state, HoldState::Failed);
-    assert_eq!(failed.actions[0].state, ActionState::Failed);
-    assert_eq!(
-        failed.actions[0].reason.as_deref(),
-        Some("branch limit reached")
-    );
-    assert!(matches!(
-        store
-            .report_action(id, "cache", &succeeded(b"late"), at(1100))
+store_test!(
+    a_failure_ends_the_hold_and_later_reports_change_nothing,
+    |store| {
+        let id = store
+            .hold_deployment(&hold("r1", &["branch-db", "cache"]))
             .await
-            .unwrap(),
-        ReportOutcome::Closed(_)
-    ));
-    assert_eq!(
-        store.end_hold(id, HoldState::Cancelled).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        store.hold(id).await.unwrap().unwrap().actions[1].sealed,
-        None,
-        "nothing of the late report is kept"
-    );
-}
+            .unwrap();
+        let failure = ActionReport::Failed {
+            reason: "branch limit reached".into(),
+        };
+        let ReportOutcome::Failed(failed) = store
+            .report_action(id, "branch-db", &failure, at(1000))
+            .await
+            .unwrap()
+        else {
+            panic!("a failure ends it");
+        };
+        assert_eq!(failed.state, HoldState::Failed);
+        assert_eq!(failed.actions[0].state, ActionState::Failed);
+        assert_eq!(
+            failed.actions[0].reason.as_deref(),
+            Some("branch limit reached")
+        );
+        assert!(matches!(
+            store
+                .report_action(id, "cache", &succeeded(b"late"), at(1100))
+                .await
+                .unwrap(),
+            ReportOutcome::Closed(_)
+        ));
+        assert_eq!(
+            store.end_hold(id, HoldState::Cancelled).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.hold(id).await.unwrap().unwrap().actions[1].sealed,
+            None,
+            "nothing of the late report is kept"
+        );
+    }
+);
 
-#[tokio::test]
-async fn two_last_reports_at_once_make_it_ready_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("hoist.db").display());
-    let store = Arc::new(SqliteStore::connect(&url).await.unwrap());
-    for round in 0..5 {
+store_test!(two_last_reports_at_once_make_it_ready_once, |store| {
+    let store = Arc::new(store);
+    for round in 0..10 {
         let id = store
             .hold_deployment(&hold(&format!("r{round}"), &["a", "b"]))
             .await
             .unwrap();
-        let report = |name: &'static str| {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                store
-                    .report_action(id, name, &succeeded(name.as_bytes()), at(1000))
-                    .await
-                    .unwrap()
+        let reports = ["a", "b"]
+            .into_iter()
+            .map(|name| {
+                let store = Arc::clone(&store);
+                async move {
+                    store
+                        .report_action(id, name, &succeeded(name.as_bytes()), at(1000))
+                        .await
+                        .unwrap()
+                }
             })
-        };
-        let (a, b) = (report("a"), report("b"));
-        let outcomes = [a.await.unwrap(), b.await.unwrap()];
+            .collect();
+        let outcomes = at_once(reports).await;
         let ready = outcomes
             .iter()
             .filter(|o| matches!(o, ReportOutcome::Ready(_)))
@@ -221,12 +212,79 @@ async fn two_last_reports_at_once_make_it_ready_once() {
             .filter(|o| matches!(o, ReportOutcome::Recorded(_)))
             .count();
         assert_eq!((ready, recorded), (1, 1), "round {round}: {outcomes:?}");
+        // Both reports are kept, neither overwrote the other.
+        let after = store.hold(id).await.unwrap().unwrap();
+        assert_eq!(after.state, HoldState::Ready, "round {round}");
+        assert_eq!(
+            after
+                .actions
+                .iter()
+                .map(|a| (a.state, a.sealed.clone()))
+                .collect::<Vec<_>>(),
+            [
+                (ActionState::Succeeded, Some(b"a".to_vec())),
+                (ActionState::Succeeded, Some(b"b".to_vec()))
+            ],
+            "round {round}"
+        );
     }
-}
+});
 
-#[tokio::test]
-async fn a_late_action_times_the_hold_out_once() {
-    let store = memory().await;
+store_test!(a_report_repeated_at_once_is_recorded_once, |store| {
+    // An integration retrying a report it got no answer for, from two
+    // replicas at once: one records it, the other finds it repeated.
+    let store = Arc::new(store);
+    for round in 0..5 {
+        let id = store
+            .hold_deployment(&hold(&format!("r{round}"), &["a", "b"]))
+            .await
+            .unwrap();
+        let reports = (0..4)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                async move {
+                    store
+                        .report_action(id, "a", &succeeded(b"a"), at(1000))
+                        .await
+                        .unwrap()
+                }
+            })
+            .collect();
+        let outcomes = at_once(reports).await;
+        let recorded = outcomes
+            .iter()
+            .filter(|o| matches!(o, ReportOutcome::Recorded(_)))
+            .count();
+        let repeated = outcomes
+            .iter()
+            .filter(|o| matches!(o, ReportOutcome::Repeated(_)))
+            .count();
+        assert_eq!((recorded, repeated), (1, 3), "round {round}: {outcomes:?}");
+    }
+});
+
+store_test!(the_same_request_held_at_once_is_one_hold, |store| {
+    let store = Arc::new(store);
+    for round in 0..5 {
+        let holds = (0..4)
+            .map(|_| {
+                let store = Arc::clone(&store);
+                async move {
+                    store
+                        .hold_deployment(&hold(&format!("r{round}"), &["a", "b"]))
+                        .await
+                        .unwrap()
+                }
+            })
+            .collect();
+        let ids = at_once(holds).await;
+        assert!(ids.iter().all(|id| *id == ids[0]), "round {round}: {ids:?}");
+        let held = store.hold(ids[0]).await.unwrap().unwrap();
+        assert_eq!(held.actions.len(), 2, "its actions once");
+    }
+});
+
+store_test!(a_late_action_times_the_hold_out_once, |store| {
     let id = store
         .hold_deployment(&hold("r1", &["branch-db"]))
         .await
@@ -250,11 +308,9 @@ async fn a_late_action_times_the_hold_out_once() {
         store.end_hold(id, HoldState::Cancelled).await.unwrap(),
         None
     );
-}
+});
 
-#[tokio::test]
-async fn a_cancel_ends_a_provisioning_hold_once() {
-    let store = memory().await;
+store_test!(a_cancel_ends_a_provisioning_hold_once, |store| {
     let first = store
         .hold_deployment(&hold("r1", &["branch-db"]))
         .await
@@ -294,36 +350,35 @@ async fn a_cancel_ends_a_provisioning_hold_once() {
             .collect::<Vec<_>>(),
         [other]
     );
-}
+});
 
-#[tokio::test]
-async fn cleanups_are_taken_once_and_only_for_deployed_holds() {
-    let store = memory().await;
-    let deployed = store.hold_deployment(&hold("r1", &["db"])).await.unwrap();
-    store
-        .report_action(deployed, "db", &succeeded(b"x"), at(1000))
-        .await
-        .unwrap();
-    store
-        .settle_hold(deployed, HoldState::Deployed)
-        .await
-        .unwrap();
-    let waiting = store.hold_deployment(&hold("r2", &["db"])).await.unwrap();
-    let taken = store.take_holds_to_clean("api", "staging").await.unwrap();
-    assert_eq!(taken.iter().map(|h| h.id).collect::<Vec<_>>(), [deployed]);
-    assert!(
+store_test!(
+    cleanups_are_taken_once_and_only_for_deployed_holds,
+    |store| {
+        let deployed = store.hold_deployment(&hold("r1", &["db"])).await.unwrap();
         store
-            .take_holds_to_clean("api", "staging")
+            .report_action(deployed, "db", &succeeded(b"x"), at(1000))
             .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(waiting > deployed);
-}
+            .unwrap();
+        store
+            .settle_hold(deployed, HoldState::Deployed)
+            .await
+            .unwrap();
+        let waiting = store.hold_deployment(&hold("r2", &["db"])).await.unwrap();
+        let taken = store.take_holds_to_clean("api", "staging").await.unwrap();
+        assert_eq!(taken.iter().map(|h| h.id).collect::<Vec<_>>(), [deployed]);
+        assert!(
+            store
+                .take_holds_to_clean("api", "staging")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert!(waiting > deployed);
+    }
+);
 
-#[tokio::test]
-async fn run_secrets_are_kept_replaced_and_forgotten() {
-    let store = memory().await;
+store_test!(run_secrets_are_kept_replaced_and_forgotten, |store| {
     let secrets = |sealed: &[u8]| RunSecrets {
         request_key: "slack:T1:trigger".into(),
         repo: "Acme/API".parse::<RepoName>().unwrap(),
@@ -340,4 +395,82 @@ async fn run_secrets_are_kept_replaced_and_forgotten() {
     );
     store.drop_run_secrets("slack:T1:trigger").await.unwrap();
     assert_eq!(store.run_secrets("slack:T1:trigger").await.unwrap(), None);
-}
+});
+
+store_test!(sweeps_and_cancels_at_once_end_each_hold_once, |store| {
+    // Two watch rounds time holds out while someone cancels them: each
+    // hold ends once, announced by whichever ended it.
+    let store = Arc::new(store);
+    let mut ids = Vec::new();
+    for n in 0..6 {
+        ids.push(
+            store
+                .hold_deployment(&hold(&format!("r{n}"), &["db"]))
+                .await
+                .unwrap(),
+        );
+    }
+    let sweeps = (0..2).map(|_| {
+        let store = Arc::clone(&store);
+        Box::pin(async move {
+            store
+                .expire_holds(at(10_000))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| h.id)
+                .collect::<Vec<_>>()
+        }) as std::pin::Pin<Box<dyn Future<Output = Vec<i64>> + Send>>
+    });
+    let cancels = ids.clone().into_iter().map(|id| {
+        let store = Arc::clone(&store);
+        Box::pin(async move {
+            store
+                .end_hold(id, HoldState::Cancelled)
+                .await
+                .unwrap()
+                .map(|h| h.id)
+                .into_iter()
+                .collect::<Vec<_>>()
+        }) as std::pin::Pin<Box<dyn Future<Output = Vec<i64>> + Send>>
+    });
+    let mut ended: Vec<i64> = at_once(sweeps.chain(cancels).collect())
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    ended.sort_unstable();
+    assert_eq!(ended, ids, "each once");
+    assert!(store.expire_holds(at(20_000)).await.unwrap().is_empty());
+});
+
+store_test!(cleanups_taken_at_once_are_each_taken_once, |store| {
+    let store = Arc::new(store);
+    let mut deployed = Vec::new();
+    for n in 0..4 {
+        let id = store
+            .hold_deployment(&hold(&format!("r{n}"), &["db"]))
+            .await
+            .unwrap();
+        store
+            .report_action(id, "db", &succeeded(b"x"), at(1000))
+            .await
+            .unwrap();
+        store.settle_hold(id, HoldState::Deployed).await.unwrap();
+        deployed.push(id);
+    }
+    let takes = (0..4)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            async move { store.take_holds_to_clean("api", "staging").await.unwrap() }
+        })
+        .collect();
+    let mut taken: Vec<i64> = at_once(takes)
+        .await
+        .into_iter()
+        .flatten()
+        .map(|h| h.id)
+        .collect();
+    taken.sort_unstable();
+    assert_eq!(taken, deployed, "each once");
+});

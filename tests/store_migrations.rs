@@ -1,8 +1,13 @@
-//! Lints and rehearses the migrations in `migrations/` (as rust-lang/bors
-//! does): each applies, in order, to a fresh database, and none adds a
-//! `NOT NULL` column to an existing table without a `DEFAULT`, which would
-//! fail on any database that already has rows.
+//! Lints and rehearses the migrations in `migrations/sqlite/` and
+//! `migrations/postgres/` (as rust-lang/bors does): each applies, in order,
+//! to a fresh database; none adds a `NOT NULL` column to an existing table
+//! without a `DEFAULT`, which would fail on any database that already has
+//! rows; and the two back ends' migrations stay in step, version for
+//! version. A database migrated by a newer hoist is refused.
 
+mod stores;
+
+use hoist::store::postgres::MIGRATOR as POSTGRES;
 use hoist::store::sqlite::MIGRATOR;
 use sqlx::Executor;
 use sqlx::sqlite::SqlitePoolOptions;
@@ -54,7 +59,7 @@ fn the_lint_catches_a_not_null_column_without_default() {
 #[test]
 fn no_migration_adds_a_not_null_column_without_default() {
     assert!(MIGRATOR.iter().next().is_some(), "no migrations embedded");
-    for migration in MIGRATOR.iter() {
+    for migration in MIGRATOR.iter().chain(POSTGRES.iter()) {
         let bad = unsafe_column_additions(&migration.sql);
         assert!(
             bad.is_empty(),
@@ -103,4 +108,109 @@ async fn every_migration_applies_in_order_to_a_fresh_database() {
         applied.into_iter().map(|(v,)| v).collect::<Vec<_>>(),
         versions
     );
+}
+
+#[test]
+fn both_back_ends_have_the_same_migrations_version_for_version() {
+    let versions = |migrator: &sqlx::migrate::Migrator| -> Vec<(i64, String)> {
+        migrator
+            .iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        versions(&MIGRATOR),
+        versions(&POSTGRES),
+        "every migration needs its twin: migrations/sqlite and migrations/postgres"
+    );
+}
+
+#[tokio::test]
+async fn every_postgres_migration_applies_in_order_to_a_fresh_schema() {
+    let Some(url) = stores::postgres_url().await else {
+        return;
+    };
+    let applied = hoist::store::migrate(&url).await.expect("migrations apply");
+    let known: Vec<i64> = POSTGRES.iter().map(|m| m.version).collect();
+    assert_eq!(applied, known, "each applied once, in order");
+    assert!(
+        hoist::store::migrate(&url).await.unwrap().is_empty(),
+        "a second run has nothing to do"
+    );
+    hoist::store::open(&url)
+        .await
+        .expect("a migrated store opens");
+}
+
+#[tokio::test]
+async fn postgres_refuses_to_serve_before_migrate_and_a_newer_schema_after() {
+    let Some(url) = stores::postgres_url().await else {
+        return;
+    };
+    let error = hoist::store::open(&url).await.err().expect("not migrated");
+    assert!(
+        format!("{error:#}").contains("run `hoist migrate` first"),
+        "{error:#}"
+    );
+    hoist::store::migrate(&url).await.unwrap();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from the future', TRUE, '\\x00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    for refused in [
+        hoist::store::open(&url).await.err(),
+        hoist::store::migrate(&url).await.err(),
+    ] {
+        let error = format!("{:#}", refused.expect("a newer schema is refused"));
+        assert!(
+            error.contains("has schema version 99990101000000, newer than this hoist knows"),
+            "{error}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_refuses_a_newer_schema_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("hoist.db").display());
+    assert_eq!(
+        hoist::store::migrate(&url).await.unwrap().len(),
+        MIGRATOR.iter().count()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99990101000000, 'from the future', TRUE, x'00', 0)",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    let error = format!("{:#}", hoist::store::open(&url).await.err().unwrap());
+    assert!(
+        error.contains("has schema version 99990101000000, newer than this hoist knows"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_store_url_is_shown_without_its_password() {
+    assert_eq!(
+        hoist::store::shown_url("postgres://hoist:hunter2@db:5432/hoist"),
+        "postgres://hoist:***@db:5432/hoist"
+    );
+    assert_eq!(
+        hoist::store::shown_url("postgres://db/hoist?user=hoist&password=hunter2"),
+        "postgres://db/hoist?user=hoist&password=***"
+    );
+    assert_eq!(
+        hoist::store::shown_url("sqlite://hoist.db"),
+        "sqlite://hoist.db"
+    );
+    let error = hoist::store::Kind::of("mysql://root:hunter2@db/x").unwrap_err();
+    assert!(!error.to_string().contains("hunter2"), "{error}");
 }

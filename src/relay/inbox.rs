@@ -18,10 +18,8 @@ use crate::domain::RepoName;
 use crate::forge::github::webhook;
 use crate::forge::{Deployment, ForgeEvent, NewStatus};
 use crate::store::{InboxItem, InboxLane};
+use crate::workflow::EARLIER_ATTEMPT_LAPSED;
 
-/// A claimed delivery stays with one worker this long; a worker that died
-/// mid-way releases it by expiry.
-const LEASE: Duration = Duration::from_secs(60);
 /// A delivery that keeps failing (the store, say) is tried this often.
 const MAX_ATTEMPTS: u32 = 5;
 const BATCH: usize = 50;
@@ -55,7 +53,12 @@ impl Hoist {
             let slot = Arc::clone(slots).try_acquire_owned()?;
             let hoist = Arc::clone(self);
             tokio::spawn(async move {
-                let outcome = hoist.handle_webhook(&item).await;
+                // Claimed before: the attempt that claimed it let its lease
+                // lapse (it died, with its replica perhaps).
+                let lapsed = item.attempts > 1;
+                let outcome = EARLIER_ATTEMPT_LAPSED
+                    .scope(lapsed, hoist.handle_webhook(&item))
+                    .await;
                 if let Err(error) = hoist.settle_webhook(&item, outcome).await {
                     // Still leased: tried again when the lease runs out.
                     tracing::error!(
@@ -73,7 +76,8 @@ impl Hoist {
 
     async fn claim_due(&self, lane: InboxLane, limit: usize) -> anyhow::Result<Vec<InboxItem>> {
         let now = Timestamp::now();
-        let lease_until = now + SignedDuration::try_from(LEASE)?;
+        // A worker (or replica) that dies mid-way releases it by expiry.
+        let lease_until = now + SignedDuration::try_from(self.config.store.lease())?;
         self.store
             .claim_webhooks(lane, now, lease_until, MAX_ATTEMPTS, limit)
             .await

@@ -16,9 +16,6 @@ use crate::chat::{ChatAdapter, DeliveryError, Reply};
 use crate::domain::Platform;
 use crate::store::OutboxItem;
 
-/// How long a claimed reply stays leased to one worker before another
-/// may try it (a worker that died mid-send).
-const DELIVERY_LEASE: Duration = Duration::from_secs(60);
 /// How often the worker looks for replies due for a retry when nothing
 /// wakes it.
 const IDLE_POLL: Duration = Duration::from_secs(1);
@@ -64,7 +61,9 @@ impl Outbox {
             return Ok(0);
         }
         let now = Timestamp::now();
-        let lease_until = now + SignedDuration::try_from(DELIVERY_LEASE)?;
+        // Another worker (or replica) may try it once this lapses: one
+        // that died mid-send.
+        let lease_until = now + SignedDuration::try_from(hoist.config.store.lease())?;
         let items = hoist
             .store
             .claim_replies(&platforms, now, lease_until, BATCH)

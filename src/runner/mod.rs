@@ -67,6 +67,8 @@ pub struct RunnerSettings {
     pub seal: std::sync::Arc<crate::actions::SealKey>,
     /// Runs at once.
     pub workers: usize,
+    /// A running job's lease (`store.lease_secs`), renewed while it runs.
+    pub lease: std::time::Duration,
     /// Where fetched apps keep their git cache (`<work_dir>/<app>.git`).
     pub work_dir: PathBuf,
 }

@@ -9,21 +9,24 @@ use crate::domain::DeploymentState;
 use crate::store::RunJob;
 
 /// The status of a run hoist did not see to its end.
-const INTERRUPTED: &str = "interrupted by a restart of hoist before it finished; deploy again";
+const INTERRUPTED: &str =
+    "interrupted: the hoist running it stopped before it finished; deploy again";
 
 impl Runner {
     /// Ends the runs a previous hoist left unfinished (it was killed or
     /// the machine went down): each gets `error`, so none stays "in
     /// progress" for ever. One SQLite store serves one hoist, so at start
-    /// every job still marked running was the dead one's. Jobs that were
+    /// every job still marked running was the dead one's (a shared store
+    /// uses [`Runner::end_lapsed_runs`] instead). Jobs that were
     /// only queued are run as usual. Returns how many were ended; one the
     /// forge would not take is left for [`Runner::end_lapsed_runs`].
     pub async fn end_interrupted_runs(&self) -> anyhow::Result<usize> {
         self.end_runs_lapsed_before(Timestamp::MAX).await
     }
 
-    /// Ends the running jobs whose lease lapsed (their worker is gone, and
-    /// so is the one that ended them at start, if that failed).
+    /// Ends the running jobs whose lease lapsed: their worker is gone,
+    /// with its process (a replica that died, on a shared store), or so is
+    /// the one that ended them at start, if that failed.
     pub async fn end_lapsed_runs(&self) -> anyhow::Result<usize> {
         self.end_runs_lapsed_before(Timestamp::now()).await
     }

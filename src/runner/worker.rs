@@ -19,10 +19,6 @@ use crate::forge::Deployment;
 use crate::forge::NewStatus;
 use crate::store::{DeploymentKey, RunJob};
 
-/// A running job's lease: a worker renews it while the command runs, and
-/// a job whose lease lapsed this long ago lost its worker.
-const LEASE: Duration = Duration::from_secs(30);
-const RENEW_EVERY: Duration = Duration::from_secs(10);
 /// How often a running job looks for a request to stop it.
 const STOP_POLL: Duration = Duration::from_millis(250);
 /// A job that could not start because the forge did not answer is tried
@@ -61,11 +57,12 @@ impl Runner {
         sweeper.await.ok();
     }
 
-    /// Every lease period, ends the jobs whose worker is gone.
+    /// Every half lease, ends the jobs whose worker is gone (this
+    /// process's or another replica's).
     async fn sweep_until(self: Arc<Self>, stop: CancellationToken) {
         loop {
             tokio::select! {
-                () = tokio::time::sleep(LEASE) => {}
+                () = tokio::time::sleep(self.settings.lease / 2) => {}
                 () = stop.cancelled() => return,
             }
             if let Err(error) = self.end_lapsed_runs().await {
@@ -100,7 +97,11 @@ impl Runner {
         let now = Timestamp::now();
         let Some(job) = self
             .store
-            .claim_run(&self.worker, now, now + SignedDuration::try_from(LEASE)?)
+            .claim_run(
+                &self.worker,
+                now,
+                now + SignedDuration::try_from(self.settings.lease)?,
+            )
             .await?
         else {
             return Ok(None);
@@ -314,6 +315,10 @@ impl Runner {
         let store = Arc::clone(&self.store);
         let worker = self.worker.clone();
         let id = job.id;
+        // A running job's lease: renewed three times a lease, so a worker
+        // alive keeps it through a slow store call, and a job whose lease
+        // lapsed lost its worker.
+        let lease = self.settings.lease;
         tokio::spawn(async move {
             let mut renewed = tokio::time::Instant::now();
             loop {
@@ -322,10 +327,10 @@ impl Runner {
                     stop.cancel();
                     return;
                 }
-                if renewed.elapsed() >= RENEW_EVERY {
+                if renewed.elapsed() >= lease / 3 {
                     renewed = tokio::time::Instant::now();
                     let lease_until = Timestamp::now()
-                        + SignedDuration::try_from(LEASE).unwrap_or(SignedDuration::ZERO);
+                        + SignedDuration::try_from(lease).unwrap_or(SignedDuration::ZERO);
                     if let Ok(false) = store.renew_run(id, &worker, lease_until).await {
                         tracing::warn!(id, "a runner job was taken from this worker; stopping it");
                         stop.cancel();

@@ -3,14 +3,19 @@
 //! [`Store`] is what the core needs: which conversation asked for which
 //! deployment, the statuses seen, run logs, the audit log and the reply
 //! outbox. [`LocalForgeStore`] is what the local forge keeps: its
-//! deployments, their statuses and commit checks. SQLite implements both
-//! today; a PostgreSQL implementation can follow without touching callers.
+//! deployments, their statuses and commit checks. SQLite (one process) and
+//! PostgreSQL (several replicas) implement both; [`open`] picks one by
+//! `store.url`.
 //!
 //! **Architecture invariant:** every write that acknowledges something to
 //! the outside world (a webhook, a chat request) is committed before the
 //! acknowledgement; methods here return only after the data is durable.
 
 mod holds;
+pub mod postgres;
+mod rows;
+pub mod schema;
+mod sql;
 pub mod sqlite;
 
 pub use holds::{
@@ -27,6 +32,91 @@ use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus
 use crate::policy::{Lock, LockScope};
 
 pub type StoreResult<T> = anyhow::Result<T>;
+
+/// Both traits in one object: what `store.url` opens.
+pub trait Backend: Store + LocalForgeStore {}
+
+impl<T: Store + LocalForgeStore> Backend for T {}
+
+/// Opens the store `url` names: `sqlite:` (migrated as it opens: one
+/// process owns the file) or `postgres:` (which must be migrated already,
+/// by `hoist migrate`). Either refuses a schema newer than this hoist.
+pub async fn open(url: &str) -> anyhow::Result<std::sync::Arc<dyn Backend>> {
+    Ok(match Kind::of(url)? {
+        Kind::Sqlite => std::sync::Arc::new(sqlite::SqliteStore::connect(url).await?),
+        Kind::Postgres => std::sync::Arc::new(postgres::PgStore::connect(url).await?),
+    })
+}
+
+/// Applies the migrations the store at `url` lacks; returns their
+/// versions (none: it was up to date).
+pub async fn migrate(url: &str) -> anyhow::Result<Vec<i64>> {
+    match Kind::of(url)? {
+        Kind::Sqlite => sqlite::SqliteStore::migrate(url).await,
+        Kind::Postgres => postgres::PgStore::migrate(url).await,
+    }
+}
+
+/// The database behind a store url.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Sqlite,
+    Postgres,
+}
+
+impl Kind {
+    pub fn of(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("sqlite:") {
+            Ok(Self::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Self::Postgres)
+        } else {
+            anyhow::bail!(
+                "store.url {} is neither sqlite:// nor postgres://",
+                shown_url(url)
+            )
+        }
+    }
+}
+
+/// A store url fit for errors and logs: its password replaced by `***`.
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed)
+            if parsed.password().is_none()
+                && !parsed.query_pairs().any(|(key, _)| key == "password") =>
+        {
+            url.to_owned()
+        }
+        Ok(mut parsed) => {
+            if parsed.password().is_some() {
+                // Only fails for urls that cannot have a password at all.
+                let _ = parsed.set_password(Some("***"));
+            }
+            // PostgreSQL also takes `?password=...`.
+            if parsed.query_pairs().any(|(key, _)| key == "password") {
+                let pairs: Vec<(String, String)> = parsed
+                    .query_pairs()
+                    .map(|(key, value)| {
+                        let value = if key == "password" {
+                            "***".into()
+                        } else {
+                            value.into_owned()
+                        };
+                        (key.into_owned(), value)
+                    })
+                    .collect();
+                parsed.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            parsed.to_string()
+        }
+        // Unparseable: show only its scheme, which holds no secret.
+        Err(_) => match url.split_once(':') {
+            Some((scheme, _)) => format!("{scheme}:…"),
+            None => "(unreadable url)".to_owned(),
+        },
+    }
+}
 
 /// A deployment on a given forge: the key for statuses and logs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -209,6 +299,36 @@ impl InboxLane {
         } else {
             Self::Requests
         }
+    }
+
+    /// What a delivery waits its turn behind: a status, behind the
+    /// earlier statuses of its deployment (`repo#id`); the rest, nothing.
+    /// Stored with the delivery, so that workers of several replicas
+    /// relay one deployment's statuses in order.
+    pub fn order_key(source: &str, event: &str, body: &str) -> Option<String> {
+        #[derive(Deserialize)]
+        struct Status {
+            deployment: Id,
+            repository: Repository,
+        }
+        #[derive(Deserialize)]
+        struct Id {
+            id: i64,
+        }
+        #[derive(Deserialize)]
+        struct Repository {
+            full_name: String,
+        }
+        if Self::of(source, event) != Self::Statuses {
+            return None;
+        }
+        // A body that does not parse is dropped by the worker, in its turn.
+        let status: Status = serde_json::from_str(body).ok()?;
+        Some(format!(
+            "{}#{}",
+            status.repository.full_name.to_ascii_lowercase(),
+            status.deployment.id
+        ))
     }
 }
 

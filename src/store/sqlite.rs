@@ -3,7 +3,7 @@
 //!
 //! Queries are plain `sqlx::query` with binds, not the compile-time checked
 //! macros, so a clean clone builds without a database. The schema lives in
-//! `migrations/` (see the conventions at the top of the first file): times
+//! `migrations/sqlite/` (see the conventions at the top of the first file): times
 //! are unix milliseconds, JSON is TEXT, repositories are lower case.
 
 mod approvals;
@@ -23,17 +23,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use serde::de::DeserializeOwned;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::domain::RepoName;
+use super::schema::{SchemaState, applied_versions};
+use super::sql::{from_millis, millis, name_of, parse_name, parse_repo, repo_key, sql_limit};
 
 /// Every migration in `migrations/`, embedded at build time. One shared
 /// instance so the server, the CLI and the migration tests apply exactly the
 /// same set (and sqlx builds the embedded list once).
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// How long a writer waits for another connection's lock before failing:
 /// long enough to ride out a burst of webhooks, short enough to surface a
@@ -69,6 +69,11 @@ impl SqliteStore {
     /// Opens (creating it if missing) the database at `url`, such as
     /// `sqlite://hoist.db` or `sqlite::memory:`, and applies migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Ok(Self::open(url).await?.0)
+    }
+
+    /// The store, and the versions of the migrations it applied.
+    async fn open(url: &str) -> anyhow::Result<(Self, Vec<i64>)> {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)
             .with_context(|| format!("cannot parse the store url `{url}`"))?
@@ -119,17 +124,33 @@ impl SqliteStore {
         Self::migrated(writer, reader, url).await
     }
 
-    async fn migrated(writer: SqlitePool, reader: SqlitePool, url: &str) -> anyhow::Result<Self> {
+    /// Opens the database at `url` and applies the migrations it lacks
+    /// (as [`SqliteStore::connect`] does); returns their versions.
+    pub async fn migrate(url: &str) -> anyhow::Result<Vec<i64>> {
+        Ok(Self::open(url).await?.1)
+    }
+
+    async fn migrated(
+        writer: SqlitePool,
+        reader: SqlitePool,
+        url: &str,
+    ) -> anyhow::Result<(Self, Vec<i64>)> {
+        let mut connection = writer.acquire().await.context("cannot reach the store")?;
+        let applied = applied_versions(&mut *connection).await?;
+        drop(connection);
+        let state = SchemaState::compare(&MIGRATOR, &applied);
+        state.refuse_newer(url)?;
         MIGRATOR
             .run(&writer)
             .await
             .with_context(|| format!("cannot apply migrations to the store at `{url}`"))?;
         let intake = intake::Intake::start(writer.clone());
-        Ok(Self {
+        let store = Self {
             writer,
             reader,
             intake,
-        })
+        };
+        Ok((store, state.pending))
     }
 
     /// Runs `update` (an `UPDATE ... SET ...` whose one `?` is now) on
@@ -152,45 +173,7 @@ impl SqliteStore {
     }
 }
 
-/// The stored form of a repository name: GitHub compares them without case.
-fn repo_key(repo: &RepoName) -> String {
-    repo.to_string().to_ascii_lowercase()
-}
-
-fn parse_repo(text: &str) -> anyhow::Result<RepoName> {
-    text.parse()
-        .map_err(|e: String| anyhow::anyhow!(e))
-        .context("corrupt repository name in the store")
-}
-
-/// A `usize` limit as SQL wants it; anything past `i64::MAX` is "all".
-fn sql_limit(limit: usize) -> i64 {
-    i64::try_from(limit).unwrap_or(i64::MAX)
-}
-
 /// `?, ?, ?` for an `IN (...)` list of `n` binds.
 fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
-}
-
-fn millis(at: Timestamp) -> i64 {
-    at.as_millisecond()
-}
-
-fn from_millis(ms: i64) -> anyhow::Result<Timestamp> {
-    Timestamp::from_millisecond(ms).with_context(|| format!("corrupt time {ms} in the store"))
-}
-
-/// Reads back an enum stored as its serde (snake_case) name.
-fn parse_name<T: DeserializeOwned>(name: &str, what: &str) -> anyhow::Result<T> {
-    serde_json::from_value(serde_json::Value::String(name.to_owned()))
-        .with_context(|| format!("corrupt {what} `{name}` in the store"))
-}
-
-/// The serde (snake_case) name of an enum, as stored.
-fn name_of<T: serde::Serialize>(value: &T) -> anyhow::Result<String> {
-    match serde_json::to_value(value).context("cannot name a value for the store")? {
-        serde_json::Value::String(s) => Ok(s),
-        other => anyhow::bail!("expected a name, got {other}"),
-    }
 }

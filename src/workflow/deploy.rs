@@ -156,6 +156,22 @@ pub const REMOVE_TASK: &str = "remove";
 /// A request claimed less than this long ago is taken as still in flight.
 const IN_FLIGHT: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
 
+tokio::task_local! {
+    /// Set by the inbox while it handles a delivery that an earlier
+    /// attempt claimed and let lapse: that attempt's worker (or its whole
+    /// replica) died, so a request claim it left is stale however recent.
+    /// Without this, a command whose handler was killed after claiming it
+    /// would be answered "already on it" by the next attempt, and lost.
+    pub static EARLIER_ATTEMPT_LAPSED: bool;
+}
+
+/// Whether this request is being handled again after an attempt died.
+fn earlier_attempt_lapsed() -> bool {
+    EARLIER_ATTEMPT_LAPSED
+        .try_with(|lapsed| *lapsed)
+        .unwrap_or(false)
+}
+
 impl Hoist {
     pub(super) async fn deploy(
         &self,
@@ -316,14 +332,18 @@ impl Hoist {
             None => {}
             // The same request, being handled right now (a retry that
             // overtook the first attempt).
-            Some(claimed) if Timestamp::now().duration_since(claimed) < IN_FLIGHT => {
+            Some(claimed)
+                if !earlier_attempt_lapsed()
+                    && Timestamp::now().duration_since(claimed) < IN_FLIGHT =>
+            {
                 return Ok(Outcome::new(
                     "deployed",
                     "Already on it: this request is being handled; I'll post its progress here.",
                 ));
             }
-            // Claimed long ago and never recorded: an attempt died mid-way
-            // and may have created the deployment. The forge looks first.
+            // Claimed long ago (or by an attempt that died) and never
+            // recorded: it may have created the deployment. The forge
+            // looks first.
             Some(_) => deployment.retried = true,
         }
         match (secrets.filter(|secrets| !secrets.is_empty()), &self.runner) {

@@ -28,6 +28,7 @@ use crate::domain::{Origin, RepoName, Sha};
 use crate::policy::{Rule, Verdict};
 use crate::store::AuditEntry;
 
+pub(crate) use deploy::EARLIER_ATTEMPT_LAPSED;
 pub use hook::{HookDeployment, HookRequest};
 
 /// What a command came to, for the audit log and metrics.

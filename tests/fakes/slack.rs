@@ -41,6 +41,8 @@ struct Model {
     sent: Vec<Sent>,
     /// Answers for the next calls, in order: (status, Retry-After).
     scripted: Vec<(u16, Option<u64>)>,
+    /// While set, every call is answered 429 with `Retry-After: 1`.
+    rate_limited: bool,
     refused: usize,
 }
 
@@ -73,6 +75,13 @@ impl FakeSlack {
             .unwrap()
             .scripted
             .push((status, retry_after));
+    }
+
+    /// From now on (until called with `false`), every call is refused
+    /// 429 with `Retry-After: 1`, as Slack does when a workspace sends
+    /// too much: nothing is posted.
+    pub fn rate_limit_all(&self, on: bool) {
+        self.model.lock().unwrap().rate_limited = on;
     }
 
     pub fn sent(&self) -> Vec<Sent> {
@@ -122,6 +131,9 @@ async fn method(
     if !authorized {
         model.refused += 1;
         return axum::Json(json!({"ok": false, "error": "invalid_auth"})).into_response();
+    }
+    if model.rate_limited {
+        model.scripted.insert(0, (429, Some(1)));
     }
     if !model.scripted.is_empty() {
         let (status, retry_after) = model.scripted.remove(0);

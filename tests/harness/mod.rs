@@ -31,6 +31,8 @@ pub const DISCORD_COMMAND_FIXTURE: &str =
     include_str!("../fixtures/discord/interaction.application_command.discord-docs.json");
 pub const COMMIT_STATUS_FIXTURE: &str = include_str!("../fixtures/github/status.json");
 pub const CHECK_SUITE_FIXTURE: &str = include_str!("../fixtures/github/check_suite.completed.json");
+/// GitHub's published `deployment` event; the tests set the deployment.
+pub const DEPLOYMENT_FIXTURE: &str = include_str!("../fixtures/github/deployment.created.json");
 /// Where [`serve_with_stderr_file`] writes hoist's stderr, in the serving
 /// directory.
 pub const STDERR_FILE: &str = "hoist.stderr";
@@ -81,11 +83,7 @@ async fn serve_configured(extra: &str, env: &[(&str, &str)], stderr_to_file: boo
     let gateway = FakeGateway::start().await;
     discord.set_gateway_url(&gateway.url());
     let dir = tempfile::tempdir().unwrap();
-    // A free port for hoist: bind, read, release.
-    let address = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let address = free_address();
     let config = dir.path().join("hoist.toml");
     std::fs::write(
         &config,
@@ -118,6 +116,14 @@ async fn serve_configured(extra: &str, env: &[(&str, &str)], stderr_to_file: boo
         address,
         process,
     }
+}
+
+/// A free port for a hoist: bind, read, release.
+pub fn free_address() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
 }
 
 /// Starts `hoist serve` with its secrets in the environment, and waits
@@ -458,6 +464,21 @@ impl Serving {
         description: &str,
         created_at: &str,
     ) -> u16 {
+        self.status_webhook_to(self.address, id, state, delivery, description, created_at)
+            .await
+    }
+
+    /// [`Serving::status_webhook_with`], sent to the hoist at `address`
+    /// (another replica of this one, [`Serving::start_replica`]).
+    pub async fn status_webhook_to(
+        &self,
+        address: SocketAddr,
+        id: i64,
+        state: &str,
+        delivery: &str,
+        description: &str,
+        created_at: &str,
+    ) -> u16 {
         let mut event: Value = serde_json::from_str(STATUS_FIXTURE).unwrap();
         event["deployment"] = self.github.deployment_json(id);
         event["deployment_status"]["state"] = json!(state);
@@ -471,8 +492,26 @@ impl Serving {
             ("X-GitHub-Delivery", delivery),
             ("X-Hub-Signature-256", signature.as_str()),
         ];
-        http(self.address, "POST", "/github/webhooks", &headers, &body)
+        http(address, "POST", "/github/webhooks", &headers, &body)
             .await
             .0
+    }
+
+    /// Another `hoist serve` with this one's configuration but for where
+    /// it listens, and more environment (`HOIST_STORE__URL`: replicas of
+    /// one PostgreSQL store); its address and process.
+    pub async fn start_replica(&self, env: &[(&str, &str)]) -> (SocketAddr, tokio::process::Child) {
+        let address = free_address();
+        let text = std::fs::read_to_string(self.config_path()).unwrap();
+        let config = self
+            .dir
+            .path()
+            .join(format!("hoist-{}.toml", address.port()));
+        std::fs::write(
+            &config,
+            text.replace(&self.address.to_string(), &address.to_string()),
+        )
+        .unwrap();
+        (address, start_hoist_with(&config, address, env).await)
     }
 }

@@ -115,8 +115,22 @@ pub async fn http(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
+    try_http(address, method, path, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path} to {address}: {e}"))
+}
+
+/// [`http`], for a server that may be gone (killed on purpose): a
+/// connection refused or cut is an error, not a panic.
+pub async fn try_http(
+    address: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<(u16, String)> {
     use tokio::io::AsyncReadExt;
-    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
     let mut request = format!(
         "{method} {path} HTTP/1.1\r\nHost: hoist\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -125,14 +139,14 @@ pub async fn http(
         request.push_str(&format!("{name}: {value}\r\n"));
     }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
+    stream.write_all(request.as_bytes()).await?;
     // A server may answer (413) before reading a large body; a failed
     // write is then expected and the answer is still read.
     let _ = stream.write_all(body).await;
     let mut response = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
         .await
-        .expect("the server answers in time")
+        .map_err(|_| std::io::Error::other("the server did not answer in 10 s"))?
         .unwrap_or_default();
     let response = String::from_utf8_lossy(&response).into_owned();
     let status = response
@@ -143,13 +157,23 @@ pub async fn http(
         .split_once("\r\n\r\n")
         .map(|(_, body)| body.to_owned())
         .unwrap_or_default();
-    (status, body)
+    Ok((status, body))
 }
 
 /// Polls `check` every 25 ms until it gives a value, for up to 10 s;
 /// panics naming `what` otherwise.
-pub async fn eventually<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
-    for _ in 0..400 {
+pub async fn eventually<T>(what: &str, check: impl FnMut() -> Option<T>) -> T {
+    eventually_for(Duration::from_secs(10), what, check).await
+}
+
+/// [`eventually`], for up to `limit`.
+pub async fn eventually_for<T>(
+    limit: Duration,
+    what: &str,
+    mut check: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
         if let Some(value) = check() {
             return value;
         }

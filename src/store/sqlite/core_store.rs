@@ -4,71 +4,15 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{
-    SqliteStore, from_millis, millis, name_of, parse_name, parse_repo, repo_key, sql_limit,
-};
-use crate::domain::{AppName, DeploymentId, DeploymentState, Sha};
+use super::{SqliteStore, from_millis, millis, name_of, repo_key, sql_limit};
+use crate::domain::DeploymentState;
 use crate::forge::NewStatus;
+use crate::store::rows::{
+    AuditRow, DEPLOYMENT_COLUMNS, DeploymentRow, LogRow, UnfinishedRow, like_anywhere,
+};
 use crate::store::{
     AuditEntry, AuditFilter, DeploymentKey, DeploymentRecord, LogLine, Store, StoreResult,
 };
-
-#[derive(sqlx::FromRow)]
-struct DeploymentRow {
-    forge: String,
-    repo: String,
-    deployment_id: i64,
-    app: String,
-    environment: String,
-    git_ref: String,
-    sha: String,
-    task: String,
-    origin: String,
-    request_key: String,
-    created_at: i64,
-}
-
-impl DeploymentRow {
-    fn into_record(self) -> anyhow::Result<DeploymentRecord> {
-        Ok(DeploymentRecord {
-            key: DeploymentKey {
-                forge: self.forge,
-                repo: parse_repo(&self.repo)?,
-                id: DeploymentId(self.deployment_id),
-            },
-            app: AppName::new(&self.app)
-                .with_context(|| format!("corrupt app name `{}` in the store", self.app))?,
-            environment: self.environment,
-            git_ref: self.git_ref,
-            sha: Sha::new(&self.sha)
-                .with_context(|| format!("corrupt sha `{}` in the store", self.sha))?,
-            task: self.task,
-            origin: serde_json::from_str(&self.origin).context("corrupt origin in the store")?,
-            request_key: self.request_key,
-            created_at: from_millis(self.created_at)?,
-        })
-    }
-}
-
-const DEPLOYMENT_COLUMNS: &str = "forge, repo, deployment_id, app, environment, git_ref, sha, \
-     task, origin, request_key, created_at";
-
-#[derive(sqlx::FromRow)]
-struct LogRow {
-    at: i64,
-    stream: String,
-    text: String,
-}
-
-#[derive(sqlx::FromRow)]
-struct AuditRow {
-    at: i64,
-    platform: String,
-    actor: String,
-    command: String,
-    outcome: String,
-    detail: String,
-}
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -219,12 +163,6 @@ impl Store for SqliteStore {
         since: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<(DeploymentRecord, bool)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            #[sqlx(flatten)]
-            deployment: DeploymentRow,
-            statuses: i64,
-        }
         let sql = format!(
             "SELECT {DEPLOYMENT_COLUMNS}, \
                 (SELECT COUNT(*) FROM deployment_statuses s WHERE s.forge = d.forge \
@@ -235,15 +173,13 @@ impl Store for SqliteStore {
                 AND s.state IN ('success', 'failure', 'error', 'inactive')) \
              ORDER BY created_at LIMIT ?"
         );
-        let rows: Vec<Row> = sqlx::query_as(&sql)
+        let rows: Vec<UnfinishedRow> = sqlx::query_as(&sql)
             .bind(millis(since))
             .bind(sql_limit(limit))
             .fetch_all(&self.reader)
             .await
             .context("cannot list unfinished deployments")?;
-        rows.into_iter()
-            .map(|row| Ok((row.deployment.into_record()?, row.statuses > 0)))
-            .collect()
+        rows.into_iter().map(UnfinishedRow::into_pair).collect()
     }
 
     async fn append_log(&self, key: &DeploymentKey, lines: &[LogLine]) -> StoreResult<()> {
@@ -290,15 +226,7 @@ impl Store for SqliteStore {
                 key.forge, key.repo, key.id
             )
         })?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(LogLine {
-                    at: from_millis(row.at)?,
-                    stream: parse_name(&row.stream, "log stream")?,
-                    text: row.text,
-                })
-            })
-            .collect()
+        rows.into_iter().map(LogRow::into_line).collect()
     }
 
     async fn append_audit(&self, entry: &AuditEntry) -> StoreResult<()> {
@@ -319,10 +247,7 @@ impl Store for SqliteStore {
     }
 
     async fn audit(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
-        let text = filter
-            .text
-            .as_ref()
-            .map(|text| format!("%{}%", like_escaped(text)));
+        let text = filter.text.as_deref().map(like_anywhere);
         let rows: Vec<AuditRow> = sqlx::query_as(
             "SELECT at, platform, actor, command, outcome, detail FROM audit \
              WHERE (? IS NULL OR actor = ? COLLATE NOCASE) \
@@ -344,29 +269,6 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .context("cannot read the audit log")?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(AuditEntry {
-                    at: from_millis(row.at)?,
-                    platform: parse_name(&row.platform, "platform")?,
-                    actor: row.actor,
-                    command: row.command,
-                    outcome: row.outcome,
-                    detail: row.detail,
-                })
-            })
-            .collect()
+        rows.into_iter().map(AuditRow::into_entry).collect()
     }
-}
-
-/// `text` with LIKE's wildcards taken literally (escaped with `\`).
-fn like_escaped(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            escaped.push('\\');
-        }
-        escaped.push(c);
-    }
-    escaped
 }

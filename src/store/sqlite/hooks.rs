@@ -5,36 +5,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, from_millis, millis};
+use super::{SqliteStore, millis};
+use crate::store::rows::{HOOK_COLUMNS as COLUMNS, HookRow};
 use crate::store::{DeployHook, DeployHooks, StoreResult};
-
-#[derive(sqlx::FromRow)]
-struct HookRow {
-    id: String,
-    name: String,
-    app: String,
-    environment: String,
-    secret_sha256: String,
-    created_at: i64,
-    last_used_at: Option<i64>,
-}
-
-impl HookRow {
-    fn into_hook(self) -> anyhow::Result<DeployHook> {
-        Ok(DeployHook {
-            id: self.id,
-            name: self.name,
-            app: self.app,
-            environment: self.environment,
-            secret_sha256: self.secret_sha256,
-            created_at: from_millis(self.created_at)?,
-            last_used_at: self.last_used_at.map(from_millis).transpose()?,
-        })
-    }
-}
-
-const COLUMNS: &str =
-    "id, name, app, environment, secret_sha256, created_at, last_used_at FROM deploy_hooks";
 
 #[async_trait]
 impl DeployHooks for SqliteStore {

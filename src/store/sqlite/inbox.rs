@@ -5,16 +5,8 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{SqliteStore, millis, sql_limit};
+use crate::store::rows::InboxRow;
 use crate::store::{Inbox, InboxItem, InboxLane, StoreResult};
-
-#[derive(sqlx::FromRow)]
-struct InboxRow {
-    id: i64,
-    source: String,
-    event: String,
-    body: String,
-    attempts: i64,
-}
 
 #[async_trait]
 impl Inbox for SqliteStore {
@@ -54,31 +46,30 @@ impl Inbox for SqliteStore {
                 "webhook_inbox_pending_requests",
             ),
         };
+        // A status waits while an earlier one of its deployment is leased
+        // (`order_key`), as on PostgreSQL; here one worker claims a lane,
+        // so that is only a batch not yet settled.
         let sql = format!(
             "UPDATE webhook_inbox SET lease_until = ?, attempts = attempts + 1 \
-             WHERE id IN (SELECT id FROM webhook_inbox INDEXED BY {index} \
+             WHERE id IN (SELECT id FROM webhook_inbox AS w INDEXED BY {index} \
                  WHERE processed_at IS NULL AND attempts < ? AND {in_lane} \
-                 AND (lease_until IS NULL OR lease_until <= ?) ORDER BY id LIMIT ?) \
+                 AND (lease_until IS NULL OR lease_until <= ?) \
+                 AND NOT EXISTS (SELECT 1 FROM webhook_inbox AS e \
+                     WHERE e.order_key = w.order_key AND e.id < w.id \
+                     AND e.processed_at IS NULL AND e.lease_until > ?) \
+                 ORDER BY id LIMIT ?) \
              RETURNING id, source, event, body, attempts"
         );
         let rows: Vec<InboxRow> = sqlx::query_as(&sql)
             .bind(millis(lease_until))
             .bind(i64::from(max_attempts))
             .bind(millis(now))
+            .bind(millis(now))
             .bind(sql_limit(limit))
             .fetch_all(&self.writer)
             .await
             .context("cannot claim webhook deliveries")?;
-        let mut items: Vec<InboxItem> = rows
-            .into_iter()
-            .map(|row| InboxItem {
-                id: row.id,
-                source: row.source,
-                event: row.event,
-                body: row.body,
-                attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-            })
-            .collect();
+        let mut items: Vec<InboxItem> = rows.into_iter().map(InboxRow::into_item).collect();
         // RETURNING gives no order guarantee; deliveries are handled in
         // the order they arrived.
         items.sort_by_key(|item| item.id);

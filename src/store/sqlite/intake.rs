@@ -11,9 +11,10 @@ use sqlx::SqlitePool;
 use tokio::sync::{mpsc, oneshot};
 
 use super::millis;
+use crate::store::InboxLane;
 
 /// The most deliveries one commit takes: a bound on the statement's size
-/// (five binds a row, far below SQLite's limit).
+/// (six binds a row, far below SQLite's limit).
 const MAX_BATCH: usize = 64;
 /// Deliveries waiting for a commit before senders wait for room.
 const QUEUE: usize = 1024;
@@ -97,9 +98,9 @@ async fn commit(writer: &SqlitePool, batch: &[Delivery]) -> anyhow::Result<Vec<b
         .execute(&mut *connection)
         .await
         .context("cannot make the insert durable")?;
-    let rows = vec!["(?, ?, ?, ?, ?)"; batch.len()].join(", ");
+    let rows = vec!["(?, ?, ?, ?, ?, ?)"; batch.len()].join(", ");
     let sql = format!(
-        "INSERT INTO webhook_inbox (source, delivery_id, event, body, received_at) \
+        "INSERT INTO webhook_inbox (source, delivery_id, event, body, received_at, order_key) \
          VALUES {rows} ON CONFLICT DO NOTHING RETURNING source, delivery_id"
     );
     let now = millis(Timestamp::now());
@@ -110,7 +111,12 @@ async fn commit(writer: &SqlitePool, batch: &[Delivery]) -> anyhow::Result<Vec<b
             .bind(&delivery.delivery_id)
             .bind(&delivery.event)
             .bind(&delivery.body)
-            .bind(now);
+            .bind(now)
+            .bind(InboxLane::order_key(
+                &delivery.source,
+                &delivery.event,
+                &delivery.body,
+            ));
     }
     let inserted = insert.fetch_all(&mut *connection).await;
     // Back to the pool's setting whatever happened (a connection left

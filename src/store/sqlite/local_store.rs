@@ -5,73 +5,11 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, from_millis, millis, name_of, parse_name, repo_key};
-use crate::domain::{DeploymentId, DeploymentState, RepoName, Sha};
+use super::{SqliteStore, millis, name_of, repo_key};
+use crate::domain::{DeploymentId, RepoName, Sha};
 use crate::forge::{Check, Deployment, DeploymentFilter, NewDeployment, NewStatus};
+use crate::store::rows::{CheckRow, LocalDeploymentRow, LocalStatusRow, SELECT_LOCAL_DEPLOYMENT};
 use crate::store::{LocalForgeStore, StoreResult};
-
-/// Every column of a [`Deployment`], with its latest state and when that
-/// was posted.
-const SELECT_DEPLOYMENT: &str = "SELECT d.id, d.git_ref, d.sha, d.task, d.environment, \
-     d.description, d.creator, d.created_at, d.payload, d.transient_environment, \
-     d.production_environment, \
-     (SELECT s.state FROM local_statuses s WHERE s.deployment_id = d.id \
-      ORDER BY s.id DESC LIMIT 1) AS state, \
-     (SELECT s.at FROM local_statuses s WHERE s.deployment_id = d.id \
-      ORDER BY s.id DESC LIMIT 1) AS status_at \
-     FROM local_deployments d";
-
-#[derive(sqlx::FromRow)]
-struct DeploymentRow {
-    id: i64,
-    git_ref: String,
-    sha: String,
-    task: String,
-    environment: String,
-    description: Option<String>,
-    creator: String,
-    created_at: i64,
-    payload: String,
-    transient_environment: bool,
-    production_environment: bool,
-    state: Option<String>,
-    status_at: Option<i64>,
-}
-
-impl DeploymentRow {
-    fn into_deployment(self) -> anyhow::Result<Deployment> {
-        let state = self
-            .state
-            .map(|s| {
-                DeploymentState::parse(&s)
-                    .with_context(|| format!("corrupt deployment state `{s}` in the store"))
-            })
-            .transpose()?;
-        Ok(Deployment {
-            id: DeploymentId(self.id),
-            git_ref: self.git_ref,
-            sha: Sha::new(&self.sha)
-                .with_context(|| format!("corrupt sha `{}` in the store", self.sha))?,
-            task: self.task,
-            environment: self.environment,
-            description: self.description,
-            creator: self.creator,
-            created_at: from_millis(self.created_at)?,
-            payload: serde_json::from_str(&self.payload)
-                .with_context(|| format!("corrupt payload of local deployment {}", self.id))?,
-            state,
-            status_at: self.status_at.map(from_millis).transpose()?,
-            transient_environment: self.transient_environment,
-            production_environment: self.production_environment,
-        })
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct CheckRow {
-    name: String,
-    state: String,
-}
 
 #[async_trait]
 impl LocalForgeStore for SqliteStore {
@@ -121,15 +59,15 @@ impl LocalForgeStore for SqliteStore {
         repo: &RepoName,
         id: DeploymentId,
     ) -> StoreResult<Option<Deployment>> {
-        let row: Option<DeploymentRow> = sqlx::query_as(&format!(
-            "{SELECT_DEPLOYMENT} WHERE d.repo = ? AND d.id = ?"
+        let row: Option<LocalDeploymentRow> = sqlx::query_as(&format!(
+            "{SELECT_LOCAL_DEPLOYMENT} WHERE d.repo = ? AND d.id = ?"
         ))
         .bind(repo_key(repo))
         .bind(id.0)
         .fetch_optional(&self.reader)
         .await
         .with_context(|| format!("cannot read local deployment {id} of {repo}"))?;
-        row.map(DeploymentRow::into_deployment).transpose()
+        row.map(LocalDeploymentRow::into_deployment).transpose()
     }
 
     async fn local_deployment_by_request(
@@ -137,8 +75,8 @@ impl LocalForgeStore for SqliteStore {
         repo: &RepoName,
         request_key: &str,
     ) -> StoreResult<Option<Deployment>> {
-        let row: Option<DeploymentRow> = sqlx::query_as(&format!(
-            "{SELECT_DEPLOYMENT} WHERE d.repo = ? AND d.request_key = ?"
+        let row: Option<LocalDeploymentRow> = sqlx::query_as(&format!(
+            "{SELECT_LOCAL_DEPLOYMENT} WHERE d.repo = ? AND d.request_key = ?"
         ))
         .bind(repo_key(repo))
         .bind(request_key)
@@ -147,7 +85,7 @@ impl LocalForgeStore for SqliteStore {
         .with_context(|| {
             format!("cannot read the local deployment of {repo} for request `{request_key}`")
         })?;
-        row.map(DeploymentRow::into_deployment).transpose()
+        row.map(LocalDeploymentRow::into_deployment).transpose()
     }
 
     async fn list_local_deployments(
@@ -155,7 +93,7 @@ impl LocalForgeStore for SqliteStore {
         repo: &RepoName,
         filter: &DeploymentFilter,
     ) -> StoreResult<Vec<Deployment>> {
-        let mut sql = format!("{SELECT_DEPLOYMENT} WHERE d.repo = ?");
+        let mut sql = format!("{SELECT_LOCAL_DEPLOYMENT} WHERE d.repo = ?");
         if filter.environment.is_some() {
             sql.push_str(" AND d.environment = ?");
         }
@@ -167,7 +105,7 @@ impl LocalForgeStore for SqliteStore {
         }
         // Ids grow with time, so the highest id is the newest.
         sql.push_str(" ORDER BY d.id DESC LIMIT ?");
-        let mut query = sqlx::query_as::<_, DeploymentRow>(&sql).bind(repo_key(repo));
+        let mut query = sqlx::query_as::<_, LocalDeploymentRow>(&sql).bind(repo_key(repo));
         if let Some(environment) = &filter.environment {
             query = query.bind(environment);
         }
@@ -184,7 +122,7 @@ impl LocalForgeStore for SqliteStore {
             .await
             .with_context(|| format!("cannot list local deployments of {repo}"))?;
         rows.into_iter()
-            .map(DeploymentRow::into_deployment)
+            .map(LocalDeploymentRow::into_deployment)
             .collect()
     }
 
@@ -193,15 +131,7 @@ impl LocalForgeStore for SqliteStore {
         repo: &RepoName,
         id: DeploymentId,
     ) -> StoreResult<Vec<(NewStatus, Timestamp)>> {
-        #[derive(sqlx::FromRow)]
-        struct Row {
-            state: String,
-            description: Option<String>,
-            log_url: Option<String>,
-            environment_url: Option<String>,
-            at: i64,
-        }
-        let rows: Vec<Row> = sqlx::query_as(
+        let rows: Vec<LocalStatusRow> = sqlx::query_as(
             "SELECT s.state, s.description, s.log_url, s.environment_url, s.at \
              FROM local_statuses s JOIN local_deployments d ON d.id = s.deployment_id \
              WHERE d.id = ? AND d.repo = ? ORDER BY s.id",
@@ -211,21 +141,7 @@ impl LocalForgeStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .with_context(|| format!("cannot read the statuses of local deployment {id} of {repo}"))?;
-        rows.into_iter()
-            .map(|row| {
-                let state = DeploymentState::parse(&row.state)
-                    .with_context(|| format!("corrupt state `{}` in the store", row.state))?;
-                Ok((
-                    NewStatus {
-                        state,
-                        description: row.description,
-                        log_url: row.log_url,
-                        environment_url: row.environment_url,
-                    },
-                    from_millis(row.at)?,
-                ))
-            })
-            .collect()
+        rows.into_iter().map(LocalStatusRow::into_status).collect()
     }
 
     async fn insert_local_status(
@@ -296,14 +212,6 @@ impl LocalForgeStore for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .with_context(|| format!("cannot read the checks of {repo}@{}", sha.short()))?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Check {
-                    state: parse_name(&row.state, "check state")?,
-                    name: row.name,
-                    url: None,
-                })
-            })
-            .collect()
+        rows.into_iter().map(CheckRow::into_check).collect()
     }
 }

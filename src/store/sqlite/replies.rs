@@ -5,20 +5,10 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, from_millis, millis, parse_name, placeholders, sql_limit};
+use super::{SqliteStore, millis, placeholders, sql_limit};
 use crate::domain::Platform;
+use crate::store::rows::OutboxRow;
 use crate::store::{DeadReply, OutboxItem, Replies, StoreResult};
-
-#[derive(sqlx::FromRow)]
-struct OutboxRow {
-    id: i64,
-    platform: String,
-    conversation: Option<String>,
-    body: String,
-    attempts: i64,
-    created_at: i64,
-    last_error: Option<String>,
-}
 
 #[async_trait]
 impl Replies for SqliteStore {
@@ -90,18 +80,7 @@ impl Replies for SqliteStore {
             .context("cannot claim replies from the outbox")?;
         // RETURNING gives no order guarantee.
         rows.sort_by_key(|row| row.id);
-        rows.into_iter()
-            .map(|row| {
-                Ok(OutboxItem {
-                    id: row.id,
-                    platform: parse_name(&row.platform, "platform")?,
-                    created_at: from_millis(row.created_at)?,
-                    body: serde_json::from_str(&row.body)
-                        .with_context(|| format!("corrupt body of reply {}", row.id))?,
-                    attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                })
-            })
-            .collect()
+        rows.into_iter().map(OutboxRow::into_item).collect()
     }
 
     async fn replies_delivered(&self, ids: &[i64]) -> StoreResult<()> {
@@ -170,20 +149,7 @@ impl Replies for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .context("cannot read the dead letters")?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(DeadReply {
-                    id: row.id,
-                    platform: parse_name(&row.platform, "platform")?,
-                    conversation: row.conversation.unwrap_or_default(),
-                    body: serde_json::from_str(&row.body)
-                        .with_context(|| format!("corrupt body of reply {}", row.id))?,
-                    attempts: u32::try_from(row.attempts).unwrap_or(u32::MAX),
-                    created_at: from_millis(row.created_at)?,
-                    last_error: row.last_error,
-                })
-            })
-            .collect()
+        rows.into_iter().map(OutboxRow::into_dead).collect()
     }
 
     async fn retry_dead_reply(&self, id: i64) -> StoreResult<bool> {

@@ -4,38 +4,9 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, millis, parse_name, parse_repo, repo_key};
-use crate::domain::DeploymentId;
+use super::{SqliteStore, millis, parse_name, repo_key};
+use crate::store::rows::{JOB_COLUMNS, JobRow};
 use crate::store::{DeploymentKey, RunCancel, RunJob, RunQueue, RunState, StoreResult};
-
-/// The columns [`JobRow`] reads.
-const JOB_COLUMNS: &str = "id, forge, repo, deployment_id, app, deployment";
-
-#[derive(sqlx::FromRow)]
-struct JobRow {
-    id: i64,
-    forge: String,
-    repo: String,
-    deployment_id: i64,
-    app: String,
-    deployment: String,
-}
-
-impl JobRow {
-    fn into_job(self) -> anyhow::Result<RunJob> {
-        Ok(RunJob {
-            id: self.id,
-            key: DeploymentKey {
-                forge: self.forge,
-                repo: parse_repo(&self.repo)?,
-                id: DeploymentId(self.deployment_id),
-            },
-            app: self.app,
-            deployment: serde_json::from_str(&self.deployment)
-                .context("corrupt runner job in the store")?,
-        })
-    }
-}
 
 #[async_trait]
 impl RunQueue for SqliteStore {

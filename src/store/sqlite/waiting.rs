@@ -4,16 +4,10 @@ use anyhow::Context;
 use async_trait::async_trait;
 use jiff::Timestamp;
 
-use super::{SqliteStore, from_millis, millis, repo_key, sql_limit};
+use super::{SqliteStore, millis, repo_key, sql_limit};
 use crate::domain::{RepoName, Sha};
+use crate::store::rows::WaitingRow;
 use crate::store::{StoreResult, Waiting, WaitingItem};
-
-#[derive(sqlx::FromRow)]
-struct WaitingRow {
-    id: i64,
-    body: String,
-    created_at: i64,
-}
 
 #[async_trait]
 impl Waiting for SqliteStore {
@@ -69,14 +63,7 @@ impl Waiting for SqliteStore {
         .context("cannot claim waiting deployments")?;
         let mut items = rows
             .into_iter()
-            .map(|row| {
-                Ok(WaitingItem {
-                    id: row.id,
-                    body: serde_json::from_str(&row.body)
-                        .context("corrupt waiting deployment in the store")?,
-                    created_at: from_millis(row.created_at)?,
-                })
-            })
+            .map(WaitingRow::into_item)
             .collect::<anyhow::Result<Vec<_>>>()?;
         items.sort_by_key(|item| item.id);
         Ok(items)
