@@ -1,19 +1,26 @@
 //! hoist's main path under load, against loopback fakes of GitHub and
-//! Slack and a real `hoist serve` (release build) on SQLite. Prints each
-//! figure beside its target; asserts nothing (figures are not tests).
+//! Slack and a real `hoist serve` (release build) on SQLite, then the
+//! status path on PostgreSQL with one and two replicas, side by side.
+//! Prints each figure beside its target; asserts nothing (figures are not
+//! tests).
 //!
 //! `cargo bench --bench relay`. `HOIST_BENCH_SECS` sets the paced run's
-//! length (default 10; the target speaks of 5 minutes: 300).
+//! length (default 10; the target speaks of 5 minutes: 300). The
+//! PostgreSQL columns need `HOIST_TEST_DATABASE_URL` (a schema of their
+//! own is made on that server).
 
 mod common;
 #[path = "../tests/fakes/mod.rs"]
 mod fakes;
 #[path = "../tests/harness/mod.rs"]
 mod harness;
+#[path = "../tests/stores/mod.rs"]
+mod stores;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -72,16 +79,7 @@ async fn main() {
     );
     serving.github.set_latency(Duration::ZERO);
 
-    let paced = webhooks(
-        &serving,
-        Load {
-            rate: Some(1000.0),
-            in_flight: 32,
-            secs: sustained,
-        },
-        0,
-    )
-    .await;
+    let paced = webhooks(&serving, &[serving.address], paced_load(sustained), 0).await;
     row(
         "at 1,000 webhooks/s offered: accepted per second",
         format!("{:.0}", paced.accepted),
@@ -97,16 +95,7 @@ async fn main() {
         ms(percentile(&paced.latencies, 99)),
         "< 100 ms at 1,000/s",
     );
-    let flat_out = webhooks(
-        &serving,
-        Load {
-            rate: None,
-            in_flight: 32,
-            secs: 5,
-        },
-        1_000_000,
-    )
-    .await;
+    let flat_out = webhooks(&serving, &[serving.address], flat_out_load(), 1_000_000).await;
     row(
         "as fast as hoist takes them: relayed per second",
         format!("{:.0}", flat_out.relayed),
@@ -114,6 +103,7 @@ async fn main() {
     );
     let one_by_one = webhooks(
         &serving,
+        &[serving.address],
         Load {
             rate: None,
             in_flight: 1,
@@ -139,6 +129,73 @@ async fn main() {
         "no growth across a 5-minute run",
     );
     serving.process.kill().await.ok();
+    stores_side_by_side(sustained, &paced, &flat_out).await;
+}
+
+/// The status path on SQLite (the figures above) and on PostgreSQL with
+/// one and two replicas, webhooks sent to the replicas in turn.
+async fn stores_side_by_side(sustained: u64, sqlite_paced: &Relayed, sqlite_flat: &Relayed) {
+    let Some(url) = stores::postgres_url().await else {
+        println!("PostgreSQL: skipped (set HOIST_TEST_DATABASE_URL for its columns)");
+        return;
+    };
+    hoist::store::migrate(&url).await.expect("migrations apply");
+    let env = [("HOIST_STORE__URL", url.as_str())];
+    let mut serving = harness::serve_with_env("", &env).await;
+    slash_commands(&serving, 20, "pg").await;
+    let one = [serving.address];
+    let pg_paced = webhooks(&serving, &one, paced_load(sustained), 3_000_000).await;
+    let pg_flat = webhooks(&serving, &one, flat_out_load(), 4_000_000).await;
+    let (second, mut replica) = serving.start_replica(&env).await;
+    let two = [serving.address, second];
+    let two_paced = webhooks(&serving, &two, paced_load(sustained), 5_000_000).await;
+    let two_flat = webhooks(&serving, &two, flat_out_load(), 6_000_000).await;
+    replica.kill().await.ok();
+    serving.process.kill().await.ok();
+
+    println!();
+    println!(
+        "{:<44} {:>12} {:>12} {:>12}   target",
+        "status webhooks, by store", "SQLite", "PG 1", "PG 2"
+    );
+    let side = |figure: &str, values: [String; 3], target: &str| {
+        println!(
+            "{figure:<44} {:>12} {:>12} {:>12}   {target}",
+            values[0], values[1], values[2]
+        );
+    };
+    let per_second = |relayed: f64| format!("{relayed:.0}");
+    side(
+        "as fast as hoist takes them: relayed/s",
+        [sqlite_flat, &pg_flat, &two_flat].map(|r| per_second(r.relayed)),
+        ">= 1,000",
+    );
+    side(
+        &format!("1,000/s offered for {sustained} s: accepted/s"),
+        [sqlite_paced, &pg_paced, &two_paced].map(|r| per_second(r.accepted)),
+        ">= 1,000",
+    );
+    side(
+        "... webhook -> Slack, p99",
+        [sqlite_paced, &pg_paced, &two_paced].map(|r| ms(percentile(&r.latencies, 99))),
+        "< 100 ms at 1,000/s",
+    );
+}
+
+fn paced_load(secs: u64) -> Load {
+    Load {
+        rate: Some(1000.0),
+        in_flight: 32,
+        secs,
+    }
+}
+
+fn flat_out_load() -> Load {
+    Load {
+        rate: None,
+        in_flight: 32,
+        secs: 5,
+    }
 }
 
 /// `n` slash commands one after another, each in its own channel: the
@@ -198,8 +255,13 @@ struct Relayed {
 }
 
 /// Signed status webhooks for the deployments made so far, each with its
-/// own step number, sent as `load` says.
-async fn webhooks(serving: &Serving, load: Load, first_step: u64) -> Relayed {
+/// own step number, sent as `load` says, to each of `targets` in turn.
+async fn webhooks(
+    serving: &Serving,
+    targets: &[SocketAddr],
+    load: Load,
+    first_step: u64,
+) -> Relayed {
     let ids = serving.github.deployment_ids("acme/api");
     let threads_before = serving.slack.thread_messages();
     let next = AtomicU64::new(0);
@@ -224,7 +286,8 @@ async fn webhooks(serving: &Serving, load: Load, first_step: u64) -> Relayed {
                 + jiff::SignedDuration::from_millis(1_700_000_000_000 + step as i64);
             let sent_at = Instant::now();
             let status = serving
-                .status_webhook_with(
+                .status_webhook_to(
+                    targets[(step as usize) % targets.len()],
                     id,
                     "in_progress",
                     &format!("bench-{step}"),
