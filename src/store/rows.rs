@@ -8,8 +8,9 @@ use super::sql::{from_millis, parse_name, parse_repo};
 use crate::domain::{AppName, DeploymentId, DeploymentState, Sha};
 use crate::forge::{Check, Deployment, NewStatus};
 use crate::store::{
-    AuditEntry, DeadReply, DeployHook, DeploymentKey, DeploymentRecord, InboxItem, LogLine,
-    OutboxItem, RunJob, WaitingItem,
+    ActionState, ApprovalRecord, ApprovalState, AuditEntry, DeadReply, DeployHook, DeploymentKey,
+    DeploymentRecord, HeldAction, HoldRecord, HoldState, InboxItem, LogLine, OutboxItem, RunJob,
+    Vote, WaitingItem,
 };
 
 #[derive(sqlx::FromRow)]
@@ -354,6 +355,95 @@ impl JobRow {
             app: self.app,
             deployment: serde_json::from_str(&self.deployment)
                 .context("corrupt runner job in the store")?,
+        })
+    }
+}
+
+/// The columns of [`ApprovalRow`].
+pub(super) const APPROVAL_COLUMNS: &str = "id, state, required, created_at, expires_at, body";
+
+/// An approval request, without its votes (a table of their own).
+#[derive(sqlx::FromRow)]
+pub(super) struct ApprovalRow {
+    pub(super) id: i64,
+    state: String,
+    required: i64,
+    created_at: i64,
+    expires_at: i64,
+    body: String,
+}
+
+impl ApprovalRow {
+    pub(super) fn into_record(self, votes: Vec<Vote>) -> anyhow::Result<ApprovalRecord> {
+        let state = match self.state.as_str() {
+            "waiting" => ApprovalState::Waiting,
+            "approved" => ApprovalState::Approved,
+            "rejected" => ApprovalState::Rejected,
+            "expired" => ApprovalState::Expired,
+            other => anyhow::bail!("unknown approval state `{other}` in the store"),
+        };
+        Ok(ApprovalRecord {
+            id: self.id,
+            state,
+            required: u32::try_from(self.required).context("corrupt approval request")?,
+            created_at: from_millis(self.created_at)?,
+            expires_at: from_millis(self.expires_at)?,
+            body: serde_json::from_str(&self.body).context("corrupt approval request")?,
+            votes,
+        })
+    }
+}
+
+/// The columns of [`HoldRow`].
+pub(super) const HOLD_COLUMNS: &str = "id, request_key, app, environment, state, created_at, body";
+
+/// A held deployment, without its actions (a table of their own).
+#[derive(sqlx::FromRow)]
+pub(super) struct HoldRow {
+    pub(super) id: i64,
+    request_key: String,
+    app: String,
+    environment: String,
+    state: String,
+    created_at: i64,
+    body: String,
+}
+
+impl HoldRow {
+    pub(super) fn into_record(self, actions: Vec<HeldAction>) -> anyhow::Result<HoldRecord> {
+        Ok(HoldRecord {
+            id: self.id,
+            state: HoldState::parse(&self.state)
+                .with_context(|| format!("unknown hold state `{}`", self.state))?,
+            created_at: from_millis(self.created_at)?,
+            body: serde_json::from_str(&self.body).context("corrupt held deployment")?,
+            request_key: self.request_key,
+            app: self.app,
+            environment: self.environment,
+            actions,
+        })
+    }
+}
+
+/// One action of a held deployment.
+#[derive(sqlx::FromRow)]
+pub(super) struct ActionRow {
+    name: String,
+    state: String,
+    deadline: i64,
+    sealed: Option<Vec<u8>>,
+    reason: Option<String>,
+}
+
+impl ActionRow {
+    pub(super) fn into_action(self) -> anyhow::Result<HeldAction> {
+        Ok(HeldAction {
+            state: ActionState::parse(&self.state)
+                .with_context(|| format!("unknown action state `{}`", self.state))?,
+            deadline: from_millis(self.deadline)?,
+            name: self.name,
+            sealed: self.sealed,
+            reason: self.reason,
         })
     }
 }

@@ -14,33 +14,12 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::{Postgres, Transaction};
 
-use super::{PgStore, from_millis, millis};
+use super::{PgStore, millis};
 use crate::policy::Verdict;
+use crate::store::rows::{APPROVAL_COLUMNS, ApprovalRow};
 use crate::store::{
     ApprovalRecord, ApprovalRequests, ApprovalState, NewApproval, StoreResult, Vote, VoteOutcome,
 };
-
-#[derive(sqlx::FromRow)]
-struct RequestRow {
-    id: i64,
-    state: String,
-    required: i64,
-    created_at: i64,
-    expires_at: i64,
-    body: String,
-}
-
-const COLUMNS: &str = "id, state, required, created_at, expires_at, body";
-
-fn state(text: &str) -> anyhow::Result<ApprovalState> {
-    Ok(match text {
-        "waiting" => ApprovalState::Waiting,
-        "approved" => ApprovalState::Approved,
-        "rejected" => ApprovalState::Rejected,
-        "expired" => ApprovalState::Expired,
-        other => anyhow::bail!("unknown approval state `{other}` in the store"),
-    })
-}
 
 async fn votes(executor: impl sqlx::PgExecutor<'_>, request_id: i64) -> anyhow::Result<Vec<Vote>> {
     // `COLLATE "C"`: voters compared byte by byte, as SQLite does.
@@ -56,27 +35,15 @@ async fn votes(executor: impl sqlx::PgExecutor<'_>, request_id: i64) -> anyhow::
         .collect()
 }
 
-fn record(row: RequestRow, votes: Vec<Vote>) -> anyhow::Result<ApprovalRecord> {
-    Ok(ApprovalRecord {
-        id: row.id,
-        state: state(&row.state)?,
-        required: u32::try_from(row.required).context("corrupt approval request")?,
-        created_at: from_millis(row.created_at)?,
-        expires_at: from_millis(row.expires_at)?,
-        body: serde_json::from_str(&row.body).context("corrupt approval request")?,
-        votes,
-    })
-}
-
 /// Rows to records, reading each one's votes through `pool`.
 async fn records(
     pool: &sqlx::PgPool,
-    rows: Vec<RequestRow>,
+    rows: Vec<ApprovalRow>,
 ) -> anyhow::Result<Vec<ApprovalRecord>> {
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
         let votes = votes(pool, row.id).await?;
-        records.push(record(row, votes)?);
+        records.push(row.into_record(votes)?);
     }
     Ok(records)
 }
@@ -89,8 +56,8 @@ async fn request_in(
     id: i64,
     lock: bool,
 ) -> anyhow::Result<Option<ApprovalRecord>> {
-    let row: Option<RequestRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM approval_requests WHERE id = $1{}",
+    let row: Option<ApprovalRow> = sqlx::query_as(&format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approval_requests WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     ))
     .bind(id)
@@ -100,7 +67,7 @@ async fn request_in(
     match row {
         Some(row) => {
             let votes = votes(&mut **tx, row.id).await?;
-            Ok(Some(record(row, votes)?))
+            Ok(Some(row.into_record(votes)?))
         }
         None => Ok(None),
     }
@@ -205,8 +172,8 @@ impl ApprovalRequests for PgStore {
     }
 
     async fn approval(&self, id: i64) -> StoreResult<Option<ApprovalRecord>> {
-        let row: Option<RequestRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM approval_requests WHERE id = $1"
+        let row: Option<ApprovalRow> = sqlx::query_as(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approval_requests WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -223,8 +190,8 @@ impl ApprovalRequests for PgStore {
         conversation: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Vec<ApprovalRecord>> {
-        let rows: Vec<RequestRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM approval_requests \
+        let rows: Vec<ApprovalRow> = sqlx::query_as(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approval_requests \
              WHERE state = 'waiting' AND expires_at > $1 AND ($2::text IS NULL OR conversation = $2) \
              ORDER BY id LIMIT 50"
         ))
@@ -254,11 +221,11 @@ impl ApprovalRequests for PgStore {
         // so each is announced once. A request a vote holds is skipped:
         // that vote expires it itself if its time ran out, else the next
         // sweep does.
-        let mut rows: Vec<RequestRow> = sqlx::query_as(&format!(
+        let mut rows: Vec<ApprovalRow> = sqlx::query_as(&format!(
             "UPDATE approval_requests SET state = 'expired' \
              WHERE id IN (SELECT id FROM approval_requests \
                  WHERE state = 'waiting' AND expires_at <= $1 FOR UPDATE SKIP LOCKED) \
-             RETURNING {COLUMNS}"
+             RETURNING {APPROVAL_COLUMNS}"
         ))
         .bind(millis(now))
         .fetch_all(&self.pool)

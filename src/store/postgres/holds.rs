@@ -15,34 +15,13 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::{PgExecutor, Postgres, Transaction};
 
-use super::{PgStore, from_millis, millis, parse_repo, repo_key};
+use super::{PgStore, millis, parse_repo, repo_key};
 use crate::domain::Sha;
+use crate::store::rows::{ActionRow, HOLD_COLUMNS, HoldRow};
 use crate::store::{
     ActionReport, ActionState, HeldAction, HoldRecord, HoldState, Holds, NewHold, ReportOutcome,
     RunSecrets, StoreResult,
 };
-
-#[derive(sqlx::FromRow)]
-struct HoldRow {
-    id: i64,
-    request_key: String,
-    app: String,
-    environment: String,
-    state: String,
-    created_at: i64,
-    body: String,
-}
-
-const COLUMNS: &str = "id, request_key, app, environment, state, created_at, body";
-
-#[derive(sqlx::FromRow)]
-struct ActionRow {
-    name: String,
-    state: String,
-    deadline: i64,
-    sealed: Option<Vec<u8>>,
-    reason: Option<String>,
-}
 
 async fn actions_of(executor: impl PgExecutor<'_>, id: i64) -> anyhow::Result<Vec<HeldAction>> {
     let rows: Vec<ActionRow> = sqlx::query_as(
@@ -53,32 +32,7 @@ async fn actions_of(executor: impl PgExecutor<'_>, id: i64) -> anyhow::Result<Ve
     .fetch_all(executor)
     .await
     .context("cannot read a held deployment's actions")?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(HeldAction {
-                state: ActionState::parse(&row.state)
-                    .with_context(|| format!("unknown action state `{}`", row.state))?,
-                deadline: from_millis(row.deadline)?,
-                name: row.name,
-                sealed: row.sealed,
-                reason: row.reason,
-            })
-        })
-        .collect()
-}
-
-fn record(row: HoldRow, actions: Vec<HeldAction>) -> anyhow::Result<HoldRecord> {
-    Ok(HoldRecord {
-        id: row.id,
-        state: HoldState::parse(&row.state)
-            .with_context(|| format!("unknown hold state `{}`", row.state))?,
-        created_at: from_millis(row.created_at)?,
-        body: serde_json::from_str(&row.body).context("corrupt held deployment")?,
-        request_key: row.request_key,
-        app: row.app,
-        environment: row.environment,
-        actions,
-    })
+    rows.into_iter().map(ActionRow::into_action).collect()
 }
 
 /// The hold `id` as this transaction sees it; with `lock`, its row is
@@ -90,7 +44,7 @@ async fn hold_in(
     lock: bool,
 ) -> anyhow::Result<Option<HoldRecord>> {
     let row: Option<HoldRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM held_deployments WHERE id = $1{}",
+        "SELECT {HOLD_COLUMNS} FROM held_deployments WHERE id = $1{}",
         if lock { " FOR UPDATE" } else { "" }
     ))
     .bind(id)
@@ -100,7 +54,7 @@ async fn hold_in(
     match row {
         Some(row) => {
             let actions = actions_of(&mut **tx, row.id).await?;
-            Ok(Some(record(row, actions)?))
+            Ok(Some(row.into_record(actions)?))
         }
         None => Ok(None),
     }
@@ -111,7 +65,7 @@ async fn records(pool: &sqlx::PgPool, rows: Vec<HoldRow>) -> anyhow::Result<Vec<
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
         let actions = actions_of(pool, row.id).await?;
-        records.push(record(row, actions)?);
+        records.push(row.into_record(actions)?);
     }
     Ok(records)
 }
@@ -250,7 +204,7 @@ impl Holds for PgStore {
 
     async fn hold(&self, id: i64) -> StoreResult<Option<HoldRecord>> {
         let row: Option<HoldRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM held_deployments WHERE id = $1"
+            "SELECT {HOLD_COLUMNS} FROM held_deployments WHERE id = $1"
         ))
         .bind(id)
         .fetch_optional(&self.pool)
@@ -346,7 +300,7 @@ impl Holds for PgStore {
             "UPDATE held_deployments SET state = 'timed_out' \
              WHERE id = ANY($2) AND state = 'provisioning' AND id IN \
                (SELECT hold_id FROM held_actions WHERE state = 'pending' AND deadline <= $1) \
-             RETURNING {COLUMNS}"
+             RETURNING {HOLD_COLUMNS}"
         ))
         .bind(millis(now))
         .bind(&candidates)
@@ -368,7 +322,7 @@ impl Holds for PgStore {
     ) -> StoreResult<Vec<HoldRecord>> {
         let environment = environment.map(str::to_ascii_lowercase);
         let rows: Vec<HoldRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM held_deployments \
+            "SELECT {HOLD_COLUMNS} FROM held_deployments \
              WHERE app = $1 AND ($2::text IS NULL OR environment = $2) AND state = 'provisioning' \
              ORDER BY id LIMIT 50"
         ))
@@ -393,7 +347,7 @@ impl Holds for PgStore {
              WHERE id IN (SELECT id FROM held_deployments \
                  WHERE app = $1 AND environment = $2 AND state = 'deployed' AND cleaned = 0 \
                  FOR UPDATE SKIP LOCKED) \
-             RETURNING {COLUMNS}"
+             RETURNING {HOLD_COLUMNS}"
         ))
         .bind(app)
         .bind(environment.to_ascii_lowercase())

@@ -6,33 +6,12 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::{Sqlite, Transaction};
 
-use super::{SqliteStore, from_millis, millis};
+use super::{SqliteStore, millis};
 use crate::policy::Verdict;
+use crate::store::rows::{APPROVAL_COLUMNS, ApprovalRow};
 use crate::store::{
     ApprovalRecord, ApprovalRequests, ApprovalState, NewApproval, StoreResult, Vote, VoteOutcome,
 };
-
-#[derive(sqlx::FromRow)]
-struct RequestRow {
-    id: i64,
-    state: String,
-    required: i64,
-    created_at: i64,
-    expires_at: i64,
-    body: String,
-}
-
-const COLUMNS: &str = "id, state, required, created_at, expires_at, body";
-
-fn state(text: &str) -> anyhow::Result<ApprovalState> {
-    Ok(match text {
-        "waiting" => ApprovalState::Waiting,
-        "approved" => ApprovalState::Approved,
-        "rejected" => ApprovalState::Rejected,
-        "expired" => ApprovalState::Expired,
-        other => anyhow::bail!("unknown approval state `{other}` in the store"),
-    })
-}
 
 async fn votes(
     executor: impl sqlx::SqliteExecutor<'_>,
@@ -50,24 +29,12 @@ async fn votes(
         .collect()
 }
 
-fn record(row: RequestRow, votes: Vec<Vote>) -> anyhow::Result<ApprovalRecord> {
-    Ok(ApprovalRecord {
-        id: row.id,
-        state: state(&row.state)?,
-        required: u32::try_from(row.required).context("corrupt approval request")?,
-        created_at: from_millis(row.created_at)?,
-        expires_at: from_millis(row.expires_at)?,
-        body: serde_json::from_str(&row.body).context("corrupt approval request")?,
-        votes,
-    })
-}
-
 async fn request_in(
     tx: &mut Transaction<'_, Sqlite>,
     id: i64,
 ) -> anyhow::Result<Option<ApprovalRecord>> {
-    let row: Option<RequestRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM approval_requests WHERE id = ?"
+    let row: Option<ApprovalRow> = sqlx::query_as(&format!(
+        "SELECT {APPROVAL_COLUMNS} FROM approval_requests WHERE id = ?"
     ))
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -76,7 +43,7 @@ async fn request_in(
     match row {
         Some(row) => {
             let votes = votes(&mut **tx, row.id).await?;
-            Ok(Some(record(row, votes)?))
+            Ok(Some(row.into_record(votes)?))
         }
         None => Ok(None),
     }
@@ -118,8 +85,8 @@ impl ApprovalRequests for SqliteStore {
     }
 
     async fn approval(&self, id: i64) -> StoreResult<Option<ApprovalRecord>> {
-        let row: Option<RequestRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM approval_requests WHERE id = ?"
+        let row: Option<ApprovalRow> = sqlx::query_as(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approval_requests WHERE id = ?"
         ))
         .bind(id)
         .fetch_optional(&self.reader)
@@ -128,7 +95,7 @@ impl ApprovalRequests for SqliteStore {
         match row {
             Some(row) => {
                 let votes = votes(&self.reader, row.id).await?;
-                Ok(Some(record(row, votes)?))
+                Ok(Some(row.into_record(votes)?))
             }
             None => Ok(None),
         }
@@ -139,8 +106,8 @@ impl ApprovalRequests for SqliteStore {
         conversation: Option<&str>,
         now: Timestamp,
     ) -> StoreResult<Vec<ApprovalRecord>> {
-        let rows: Vec<RequestRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM approval_requests \
+        let rows: Vec<ApprovalRow> = sqlx::query_as(&format!(
+            "SELECT {APPROVAL_COLUMNS} FROM approval_requests \
              WHERE state = 'waiting' AND expires_at > ? AND (? IS NULL OR conversation = ?) \
              ORDER BY id LIMIT 50"
         ))
@@ -153,7 +120,7 @@ impl ApprovalRequests for SqliteStore {
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
             let votes = votes(&self.reader, row.id).await?;
-            records.push(record(row, votes)?);
+            records.push(row.into_record(votes)?);
         }
         Ok(records)
     }
@@ -216,9 +183,9 @@ impl ApprovalRequests for SqliteStore {
     async fn expire_approvals(&self, now: Timestamp) -> StoreResult<Vec<ApprovalRecord>> {
         // Marked in the statement that finds them: two replicas never
         // both announce one.
-        let rows: Vec<RequestRow> = sqlx::query_as(&format!(
+        let rows: Vec<ApprovalRow> = sqlx::query_as(&format!(
             "UPDATE approval_requests SET state = 'expired' \
-             WHERE state = 'waiting' AND expires_at <= ? RETURNING {COLUMNS}"
+             WHERE state = 'waiting' AND expires_at <= ? RETURNING {APPROVAL_COLUMNS}"
         ))
         .bind(millis(now))
         .fetch_all(&self.writer)
@@ -227,7 +194,7 @@ impl ApprovalRequests for SqliteStore {
         let mut records = Vec::with_capacity(rows.len());
         for row in rows {
             let votes = votes(&self.writer, row.id).await?;
-            records.push(record(row, votes)?);
+            records.push(row.into_record(votes)?);
         }
         Ok(records)
     }

@@ -6,34 +6,13 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 use sqlx::{Sqlite, SqliteExecutor, Transaction};
 
-use super::{SqliteStore, from_millis, millis, parse_repo, repo_key};
+use super::{SqliteStore, millis, parse_repo, repo_key};
 use crate::domain::Sha;
+use crate::store::rows::{ActionRow, HOLD_COLUMNS, HoldRow};
 use crate::store::{
     ActionReport, ActionState, HeldAction, HoldRecord, HoldState, Holds, NewHold, ReportOutcome,
     RunSecrets, StoreResult,
 };
-
-#[derive(sqlx::FromRow)]
-struct HoldRow {
-    id: i64,
-    request_key: String,
-    app: String,
-    environment: String,
-    state: String,
-    created_at: i64,
-    body: String,
-}
-
-const COLUMNS: &str = "id, request_key, app, environment, state, created_at, body";
-
-#[derive(sqlx::FromRow)]
-struct ActionRow {
-    name: String,
-    state: String,
-    deadline: i64,
-    sealed: Option<Vec<u8>>,
-    reason: Option<String>,
-}
 
 async fn actions_of(executor: impl SqliteExecutor<'_>, id: i64) -> anyhow::Result<Vec<HeldAction>> {
     let rows: Vec<ActionRow> = sqlx::query_as(
@@ -44,37 +23,12 @@ async fn actions_of(executor: impl SqliteExecutor<'_>, id: i64) -> anyhow::Resul
     .fetch_all(executor)
     .await
     .context("cannot read a held deployment's actions")?;
-    rows.into_iter()
-        .map(|row| {
-            Ok(HeldAction {
-                state: ActionState::parse(&row.state)
-                    .with_context(|| format!("unknown action state `{}`", row.state))?,
-                deadline: from_millis(row.deadline)?,
-                name: row.name,
-                sealed: row.sealed,
-                reason: row.reason,
-            })
-        })
-        .collect()
-}
-
-fn record(row: HoldRow, actions: Vec<HeldAction>) -> anyhow::Result<HoldRecord> {
-    Ok(HoldRecord {
-        id: row.id,
-        state: HoldState::parse(&row.state)
-            .with_context(|| format!("unknown hold state `{}`", row.state))?,
-        created_at: from_millis(row.created_at)?,
-        body: serde_json::from_str(&row.body).context("corrupt held deployment")?,
-        request_key: row.request_key,
-        app: row.app,
-        environment: row.environment,
-        actions,
-    })
+    rows.into_iter().map(ActionRow::into_action).collect()
 }
 
 async fn hold_in(tx: &mut Transaction<'_, Sqlite>, id: i64) -> anyhow::Result<Option<HoldRecord>> {
     let row: Option<HoldRow> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM held_deployments WHERE id = ?"
+        "SELECT {HOLD_COLUMNS} FROM held_deployments WHERE id = ?"
     ))
     .bind(id)
     .fetch_optional(&mut **tx)
@@ -83,7 +37,7 @@ async fn hold_in(tx: &mut Transaction<'_, Sqlite>, id: i64) -> anyhow::Result<Op
     match row {
         Some(row) => {
             let actions = actions_of(&mut **tx, row.id).await?;
-            Ok(Some(record(row, actions)?))
+            Ok(Some(row.into_record(actions)?))
         }
         None => Ok(None),
     }
@@ -94,7 +48,7 @@ async fn records(pool: &sqlx::SqlitePool, rows: Vec<HoldRow>) -> anyhow::Result<
     let mut records = Vec::with_capacity(rows.len());
     for row in rows {
         let actions = actions_of(pool, row.id).await?;
-        records.push(record(row, actions)?);
+        records.push(row.into_record(actions)?);
     }
     Ok(records)
 }
@@ -160,7 +114,7 @@ impl Holds for SqliteStore {
 
     async fn hold(&self, id: i64) -> StoreResult<Option<HoldRecord>> {
         let row: Option<HoldRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM held_deployments WHERE id = ?"
+            "SELECT {HOLD_COLUMNS} FROM held_deployments WHERE id = ?"
         ))
         .bind(id)
         .fetch_optional(&self.reader)
@@ -284,7 +238,7 @@ impl Holds for SqliteStore {
             "UPDATE held_deployments SET state = 'timed_out' \
              WHERE state = 'provisioning' AND id IN \
                (SELECT hold_id FROM held_actions WHERE state = 'pending' AND deadline <= ?) \
-             RETURNING {COLUMNS}"
+             RETURNING {HOLD_COLUMNS}"
         ))
         .bind(millis(now))
         .fetch_all(&self.writer)
@@ -300,7 +254,7 @@ impl Holds for SqliteStore {
     ) -> StoreResult<Vec<HoldRecord>> {
         let environment = environment.map(str::to_ascii_lowercase);
         let rows: Vec<HoldRow> = sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM held_deployments \
+            "SELECT {HOLD_COLUMNS} FROM held_deployments \
              WHERE app = ? AND (? IS NULL OR environment = ?) AND state = 'provisioning' \
              ORDER BY id LIMIT 50"
         ))
@@ -321,7 +275,7 @@ impl Holds for SqliteStore {
         let rows: Vec<HoldRow> = sqlx::query_as(&format!(
             "UPDATE held_deployments SET cleaned = 1 \
              WHERE app = ? AND environment = ? AND state = 'deployed' AND cleaned = 0 \
-             RETURNING {COLUMNS}"
+             RETURNING {HOLD_COLUMNS}"
         ))
         .bind(app)
         .bind(environment.to_ascii_lowercase())
