@@ -48,6 +48,8 @@ pub struct Config {
     pub locks: LocksConfig,
     #[serde(default)]
     pub actions: ActionsConfig,
+    #[serde(default)]
+    pub dashboard: DashboardConfig,
     /// Environment aliases: `prod = "production"`.
     #[serde(default = "default_aliases")]
     pub aliases: BTreeMap<String, String>,
@@ -273,6 +275,99 @@ pub struct ActionsConfig {
     pub key: Option<SecretString>,
 }
 
+/// The web dashboard (`GET /`): what is where, live logs, locks,
+/// history, and actions through the same rules as chat.
+#[derive(Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DashboardConfig {
+    pub enabled: bool,
+    /// Anyone who reaches hoist may look without logging in (acting
+    /// still needs a login). With the local forge there is no login:
+    /// whoever reaches hoist is its operator, so hoist must listen on a
+    /// loopback address.
+    pub public: bool,
+    /// The GitHub OAuth app (or GitHub App) people log in through.
+    pub client_id: Option<String>,
+    pub client_secret: Option<SecretString>,
+    /// Where GitHub's login pages are (`/login/oauth/...`). Default: from
+    /// github.api_url (`https://github.com` for api.github.com, the host
+    /// for Enterprise's `/api/v3`, the URL itself otherwise).
+    pub oauth_url: Option<String>,
+    /// Signs session cookies (at least 32 characters). Without it hoist
+    /// makes one at start: logins end with the process, and replicas do
+    /// not share them.
+    pub session_key: Option<SecretString>,
+    /// How long a login lasts.
+    pub session_hours: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            public: false,
+            client_id: None,
+            client_secret: None,
+            oauth_url: None,
+            session_key: None,
+            session_hours: 8,
+        }
+    }
+}
+
+/// The smallest session key hoist takes: 256 bits of text.
+pub const MIN_SESSION_KEY_LEN: usize = 32;
+
+impl DashboardConfig {
+    /// Where GitHub's OAuth endpoints are for `api_url`.
+    pub fn oauth_base(&self, api_url: &str) -> String {
+        if let Some(url) = &self.oauth_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let api = api_url.trim_end_matches('/');
+        if api == "https://api.github.com" {
+            return "https://github.com".into();
+        }
+        api.strip_suffix("/api/v3").unwrap_or(api).to_owned()
+    }
+
+    fn validate(&self, forge: ForgeKind, listen: &str) -> Result<(), String> {
+        if !self.enabled {
+            return Ok(());
+        }
+        if self.session_hours == 0 {
+            return Err("dashboard.session_hours: at least 1".into());
+        }
+        if let Some(key) = &self.session_key
+            && key.expose_secret().len() < MIN_SESSION_KEY_LEN
+        {
+            return Err(format!(
+                "dashboard.session_key: at least {MIN_SESSION_KEY_LEN} characters (`openssl rand -hex 32`)"
+            ));
+        }
+        match forge {
+            ForgeKind::Local => {
+                let loopback = listen
+                    .parse::<std::net::SocketAddr>()
+                    .is_ok_and(|address| address.ip().is_loopback());
+                if !loopback {
+                    return Err(format!(
+                        "dashboard.enabled with forge.kind = \"local\": the dashboard has no login there, so server.listen must be a loopback address (it is {listen})"
+                    ));
+                }
+            }
+            ForgeKind::Github => {
+                if self.client_id.is_none() || self.client_secret.is_none() {
+                    return Err(
+                        "dashboard.client_id and dashboard.client_secret are needed for logging in with GitHub (an OAuth app's, or a GitHub App's)".into(),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunnerConfig {
@@ -461,6 +556,8 @@ impl Config {
         if self.runner.workers == 0 {
             return Err("runner.workers: at least 1 is needed to run deployments".into());
         }
+        self.dashboard
+            .validate(self.forge.kind, &self.server.listen)?;
         Ok(())
     }
 
@@ -639,5 +736,63 @@ mod tests {
         assert!(error.contains("forge.kind"), "{error}");
         let error = Config::from_toml_str("[discord]\npublic_key = \"abc\"\n").unwrap_err();
         assert!(error.starts_with("discord.public_key: "), "{error}");
+    }
+
+    #[test]
+    fn the_dashboard_needs_a_login_or_a_loopback_address() {
+        let github = "[forge]\nkind = \"github\"\n[dashboard]\nenabled = true\n";
+        let error = Config::from_toml_str(github).unwrap_err();
+        assert!(
+            error.starts_with("dashboard.client_id and dashboard.client_secret"),
+            "{error}"
+        );
+        let with_app = format!("{github}client_id = \"id\"\nclient_secret = \"secret\"\n");
+        assert!(Config::from_toml_str(&with_app).is_ok());
+        let short = format!("{with_app}session_key = \"short\"\n");
+        let error = Config::from_toml_str(&short).unwrap_err();
+        assert!(
+            error.starts_with("dashboard.session_key: at least 32"),
+            "{error}"
+        );
+        assert!(!error.contains("short"), "the key is never shown: {error}");
+
+        let local = "[dashboard]\nenabled = true\n";
+        assert!(
+            Config::from_toml_str(local).is_ok(),
+            "127.0.0.1:3000 by default"
+        );
+        let exposed = format!("[server]\nlisten = \"0.0.0.0:3000\"\n{local}");
+        let error = Config::from_toml_str(&exposed).unwrap_err();
+        assert!(
+            error.contains("server.listen must be a loopback address"),
+            "{error}"
+        );
+        // Off, nothing is asked of it.
+        assert!(Config::from_toml_str("[server]\nlisten = \"0.0.0.0:3000\"\n").is_ok());
+    }
+
+    #[test]
+    fn the_oauth_pages_are_found_from_the_api_url() {
+        let dashboard = DashboardConfig::default();
+        assert_eq!(
+            dashboard.oauth_base("https://api.github.com"),
+            "https://github.com"
+        );
+        assert_eq!(
+            dashboard.oauth_base("https://ghe.example.com/api/v3/"),
+            "https://ghe.example.com"
+        );
+        assert_eq!(
+            dashboard.oauth_base("http://127.0.0.1:9000"),
+            "http://127.0.0.1:9000"
+        );
+        let set = DashboardConfig {
+            oauth_url: Some("https://login.example.com/".into()),
+            ..DashboardConfig::default()
+        };
+        assert_eq!(
+            set.oauth_base("https://api.github.com"),
+            "https://login.example.com"
+        );
     }
 }

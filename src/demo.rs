@@ -3,8 +3,9 @@
 //! It makes a throwaway git repository holding app `demo` (a deploy.yml
 //! with `staging` and `production`, where production requires the check
 //! `ci/demo`, which the demo marks passing) and a deploy script, starts
-//! the local forge on SQLite, serves the run logs on an ephemeral port,
-//! and opens the shell. Everything is deleted when the shell exits.
+//! the local forge on SQLite, serves the run logs and the dashboard on an
+//! ephemeral port of 127.0.0.1 (no login: the local forge's operator is
+//! whoever runs the demo), and opens the shell. Everything is deleted when the shell exits.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -52,7 +53,7 @@ pub async fn run() -> anyhow::Result<()> {
 
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
-        .context("cannot listen on 127.0.0.1 for the demo's log pages")?;
+        .context("cannot listen on 127.0.0.1 for the demo's dashboard")?;
     let public_url = format!("http://{}", listener.local_addr()?);
     let config = Config::from_toml_str(&demo_config(dir.path(), &repo_path, &public_url))
         .map_err(anyhow::Error::msg)?;
@@ -82,6 +83,7 @@ pub async fn run() -> anyhow::Result<()> {
     println!(
         "hoist demo: app `demo` lives in a throwaway repository at {}.\n\
          It has environments staging and production (production requires the check {DEMO_CHECK}, marked passing).\n\
+         Dashboard: {public_url}/ (deployments, live logs, locks and history)\n\
          Try: deploy demo to staging    deploys demo    where can I deploy demo    noop demo to production    help",
         repo_path.display()
     );
@@ -108,6 +110,8 @@ path = {path}
 default_environment = "staging"
 deploy_command = ["./deploy.sh"]
 timeout_secs = 60
+[dashboard]
+enabled = true
 "#,
         public_url = quote(public_url),
         store = quote(&format!("sqlite://{}", db.display())),

@@ -225,6 +225,9 @@ pub enum Platform {
     /// An integration's webhook endpoint (deploy.yml's `actions`): the
     /// outbox delivers its webhooks as it delivers replies.
     Integration,
+    /// The web dashboard: its answers are the page itself, so replies to
+    /// it are not sent.
+    Dashboard,
 }
 
 impl Platform {
@@ -238,6 +241,7 @@ impl Platform {
             Self::Hook => "a deploy hook",
             Self::Push => "a push",
             Self::Integration => "an integration",
+            Self::Dashboard => "the dashboard",
         }
     }
 
@@ -250,6 +254,7 @@ impl Platform {
             Self::Hook => "hook",
             Self::Push => "push",
             Self::Integration => "integration",
+            Self::Dashboard => "dashboard",
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod app;
 pub mod chat;
 pub mod command;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod domain;
 pub mod forge;

@@ -191,6 +191,16 @@ async fn run(command: Commands) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("server.listen: cannot listen on {listen}"))?;
             tracing::info!(%listen, "hoist is serving");
+            let dashboard = &built.hoist.config.dashboard;
+            if dashboard.enabled {
+                let url = built.hoist.config.server.public_url.trim_end_matches('/');
+                tracing::info!(url = %format!("{url}/"), "the dashboard is on");
+                if dashboard.session_key.is_none() && built.hoist.config.store.is_shared() {
+                    tracing::warn!(
+                        "dashboard.session_key is not set: each replica signs its own sessions, so a login works only on the replica that made it"
+                    );
+                }
+            }
             tokio::spawn(Arc::clone(&built.hoist).pump_events(built.events));
             built.hoist.end_interrupted_runs().await?;
             let stop = CancellationToken::new();

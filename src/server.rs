@@ -25,8 +25,9 @@ const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// GitHub's delivery ids are GUIDs; anything much longer is not one.
 const MAX_DELIVERY_ID: usize = 100;
 
-pub fn router(hoist: Arc<Hoist>) -> Router {
-    Router::new()
+/// Every route; the dashboard's too when `[dashboard] enabled`.
+pub fn router(hoist: Arc<Hoist>) -> anyhow::Result<Router> {
+    let routes = Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/github/webhooks", post(github_webhook))
@@ -44,13 +45,18 @@ pub fn router(hoist: Arc<Hoist>) -> Router {
         )
         .route("/api/v1/dh", crate::hooks::route())
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .with_state(hoist)
+        .with_state(Arc::clone(&hoist));
+    if !hoist.config.dashboard.enabled {
+        return Ok(routes);
+    }
+    let dashboard = crate::dashboard::router(hoist)?.layer(DefaultBodyLimit::max(MAX_BODY_BYTES));
+    Ok(routes.merge(dashboard))
 }
 
 /// Serves until the process ends. Each request knows its peer's address
 /// (deploy hooks count failed calls per address).
 pub async fn serve(hoist: Arc<Hoist>, listener: TcpListener) -> anyhow::Result<()> {
-    let app = router(hoist).into_make_service_with_connect_info::<SocketAddr>();
+    let app = router(hoist)?.into_make_service_with_connect_info::<SocketAddr>();
     axum::serve(listener, app).await?;
     Ok(())
 }

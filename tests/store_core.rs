@@ -54,6 +54,7 @@ fn record(id: i64, request_key: &str) -> DeploymentRecord {
         origin: origin(),
         request_key: request_key.into(),
         created_at: at(0),
+        decision: None,
     }
 }
 

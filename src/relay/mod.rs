@@ -32,9 +32,14 @@ impl Hoist {
     /// however often this is called (a redelivered webhook, a retried
     /// request).
     pub async fn reply(&self, reply: &Reply, dedupe_key: Option<&str>) -> anyhow::Result<()> {
-        if reply.origin.platform == Platform::Push {
-            tracing::debug!(text = %reply.text, "not announced: the app names no channel");
-            return Ok(());
+        match reply.origin.platform {
+            Platform::Push => {
+                tracing::debug!(text = %reply.text, "not announced: the app names no channel");
+                return Ok(());
+            }
+            // The dashboard shows its answer as the page it returns.
+            Platform::Dashboard => return Ok(()),
+            _ => {}
         }
         let body = serde_json::to_value(reply)?;
         self.store

@@ -11,7 +11,9 @@
 //! the outside world (a webhook, a chat request) is committed before the
 //! acknowledgement; methods here return only after the data is durable.
 
+mod history;
 mod holds;
+pub use history::{DeploymentSummary, History, HistoryFilter, StateFilter, TargetSummary};
 pub mod postgres;
 mod rows;
 pub mod schema;
@@ -139,6 +141,7 @@ pub struct DeploymentRecord {
     pub origin: Origin,
     pub request_key: String,
     pub created_at: Timestamp,
+    pub decision: Option<String>,
 }
 
 /// One line of a run's output.
@@ -722,6 +725,7 @@ pub trait Store:
     + ApprovalRequests
     + Holds
     + DeployHooks
+    + History
     + Send
     + Sync
     + 'static

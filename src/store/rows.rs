@@ -26,6 +26,7 @@ pub(super) struct DeploymentRow {
     origin: String,
     request_key: String,
     created_at: i64,
+    decision: Option<String>,
 }
 
 impl DeploymentRow {
@@ -46,13 +47,41 @@ impl DeploymentRow {
             origin: serde_json::from_str(&self.origin).context("corrupt origin in the store")?,
             request_key: self.request_key,
             created_at: from_millis(self.created_at)?,
+            decision: self.decision,
         })
     }
 }
 
-/// The columns of [`DeploymentRow`], in the order an INSERT binds them.
+/// The columns of [`DeploymentRow`], in the order an INSERT binds them
+/// (then `actor`, which only filters).
 pub(super) const DEPLOYMENT_COLUMNS: &str = "forge, repo, deployment_id, app, environment, \
-     git_ref, sha, task, origin, request_key, created_at";
+     git_ref, sha, task, origin, request_key, created_at, decision";
+
+/// A deployment with its latest status ([`super::History`]).
+#[derive(sqlx::FromRow)]
+pub(super) struct SummaryRow {
+    #[sqlx(flatten)]
+    deployment: DeploymentRow,
+    latest_state: Option<String>,
+    latest_at: Option<i64>,
+}
+
+impl SummaryRow {
+    pub(super) fn into_summary(self) -> anyhow::Result<super::DeploymentSummary> {
+        let state = self
+            .latest_state
+            .map(|state| {
+                DeploymentState::parse(&state)
+                    .with_context(|| format!("corrupt state `{state}` in the store"))
+            })
+            .transpose()?;
+        Ok(super::DeploymentSummary {
+            record: self.deployment.into_record()?,
+            state,
+            state_at: self.latest_at.map(from_millis).transpose()?,
+        })
+    }
+}
 
 /// A deployment whose statuses the watch looks for, and whether it has
 /// any yet.

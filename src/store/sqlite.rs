@@ -8,6 +8,7 @@
 
 mod approvals;
 mod core_store;
+mod history;
 mod holds;
 mod hooks;
 mod inbox;

@@ -402,6 +402,7 @@ impl Hoist {
             origin: inbound.origin.clone(),
             request_key: inbound.request_key.clone(),
             created_at: Timestamp::now(),
+            decision: Some(policy.audit.clone()),
         };
         self.store
             .record_deployment(&record)
@@ -430,12 +431,17 @@ impl Hoist {
             log_url: None,
             first: true,
         };
+        // The dashboard shows a deployment's progress on its page.
+        let progress = match inbound.origin.platform {
+            crate::domain::Platform::Dashboard => "Its page follows its progress.",
+            _ => "I'll post its progress here.",
+        };
         Ok(Outcome {
             card: Some(Box::new(card)),
             ..Outcome::new(
                 "deployed",
                 format!(
-                    "{doing}: deployment #{} created (task {}).{forced} I'll post its progress here.",
+                    "{doing}: deployment #{} created (task {}).{forced} {progress}",
                     created.id, created.task
                 ),
             )

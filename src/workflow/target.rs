@@ -63,6 +63,26 @@ impl Hoist {
     }
 }
 
+impl Hoist {
+    /// The environments `app`'s deploy.yml names, in its order (review
+    /// apps' transient targets left out: their environments are made per
+    /// pull request), for the dashboard's grid; or why they cannot be
+    /// read.
+    pub async fn environments_of(&self, app: &str) -> Result<Vec<String>, String> {
+        let rules = self
+            .app_rules(app)
+            .await
+            .map_err(|outcome| outcome.detail)?;
+        Ok(rules
+            .rules
+            .targets()
+            .iter()
+            .filter(|target| !target.transient_environment)
+            .map(|target| target.name.clone())
+            .collect())
+    }
+}
+
 /// The app a command names, or the conversation's (a pull request's);
 /// without either, the reply asking for it, with `example` of the form.
 pub(super) fn named_app<'a>(

@@ -165,6 +165,27 @@ struct Model {
     /// Git requests answered, and those refused for their credentials.
     git_requests: usize,
     git_refused: usize,
+    /// The OAuth apps people log in through: client id -> secret.
+    oauth_apps: HashMap<String, String>,
+    /// Who is signed in to the fake's web pages (login, name).
+    signed_in: Option<(String, String)>,
+    /// The next authorization is declined.
+    deny_next: bool,
+    /// Codes not yet traded, by code.
+    oauth_codes: HashMap<String, OAuthCode>,
+    /// User tokens (`gho_...`) -> (login, name).
+    user_tokens: HashMap<String, (String, String)>,
+    oauth_exchanges: usize,
+}
+
+/// A code the authorize page handed out: for one app, callback and person.
+struct OAuthCode {
+    client_id: String,
+    redirect_uri: String,
+    login: String,
+    name: String,
+    scope: String,
+    expires: std::time::Instant,
 }
 
 pub struct FakeGitHub {
@@ -398,6 +419,39 @@ impl FakeGitHub {
             .collect()
     }
 
+    /// An OAuth app people may log in through (GitHub's web flow).
+    pub fn oauth_app(&self, client_id: &str, client_secret: &str) {
+        self.model()
+            .oauth_apps
+            .insert(client_id.to_owned(), client_secret.to_owned());
+    }
+
+    /// The person signed in to the fake's web pages: its authorize page
+    /// approves as them at once.
+    pub fn sign_in_as(&self, login: &str, name: &str) {
+        self.model().signed_in = Some((login.to_owned(), name.to_owned()));
+    }
+
+    /// The next authorization is declined (`error=access_denied`).
+    pub fn deny_next_authorization(&self) {
+        self.model().deny_next = true;
+    }
+
+    /// A user token for `login`, as a finished web flow would give.
+    pub fn user_token(&self, login: &str, name: &str) -> String {
+        let mut model = self.model();
+        let token = format!("gho_{}", model.user_tokens.len() + 1000);
+        model
+            .user_tokens
+            .insert(token.clone(), (login.to_owned(), name.to_owned()));
+        token
+    }
+
+    /// Codes traded for tokens so far.
+    pub fn oauth_exchanges(&self) -> usize {
+        self.model().oauth_exchanges
+    }
+
     /// Every answer comes `latency` late.
     pub fn set_latency(&self, latency: Duration) {
         self.model().latency = latency;
@@ -446,6 +500,15 @@ impl FakeGitHub {
             .find(|d| d.json["id"] == id)
             .map(|d| d.json.clone())
             .unwrap_or(Value::Null)
+    }
+
+    /// The repository (`owner/name`, lower case) a deployment belongs to.
+    pub fn deployment_repo(&self, id: i64) -> Option<String> {
+        self.model()
+            .deployments
+            .iter()
+            .find(|d| d.json["id"] == id)
+            .map(|d| d.repo.clone())
     }
 
     /// A status posted by something else (CI, a runner) without a webhook
@@ -799,6 +862,8 @@ fn with_etag(headers: &HeaderMap, content: &str, response: impl FnOnce() -> Resp
 enum Caller {
     Token,
     App,
+    /// A person's OAuth token: their login.
+    User(String),
     Nobody,
 }
 
@@ -812,6 +877,9 @@ fn caller(model: &Model, headers: &HeaderMap) -> Caller {
         .unwrap_or("");
     if credential == TOKEN || model.installation_tokens.iter().any(|t| t == credential) {
         return Caller::Token;
+    }
+    if let Some((login, _)) = model.user_tokens.get(credential) {
+        return Caller::User(login.clone());
     }
     // A GitHub App JWT: three parts, issued by our app id.
     let parts: Vec<&str> = credential.split('.').collect();
@@ -849,6 +917,12 @@ fn answer(
         .collect();
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let who = caller(model, headers);
+    if let ["login", "oauth", step] = segments.as_slice() {
+        return oauth(model, method, step, uri, body);
+    }
+    if let Caller::User(login) = &who {
+        return user_answer(model, method, &segments, login);
+    }
     match (&who, method, segments.as_slice()) {
         (Caller::App, &Method::POST, ["app", "installations", id, "access_tokens"]) => {
             if *id != INSTALLATION_ID.to_string() {
@@ -1053,6 +1127,155 @@ fn repo_answer(
 /// GitHub's `permission` field knows only admin, write, read and none: it
 /// folds maintain into write and triage into read (`role_name` keeps the
 /// role).
+/// GitHub's OAuth web flow: the authorize page (approving as whoever is
+/// signed in) and the code's exchange for a token, with GitHub's errors.
+fn oauth(model: &mut Model, method: &Method, step: &str, uri: &Uri, body: &[u8]) -> Response {
+    match (method, step) {
+        (&Method::GET, "authorize") => {
+            let asked = query(uri);
+            let field = |name: &str| asked.get(name).cloned().unwrap_or_default();
+            let client_id = field("client_id");
+            if !model.oauth_apps.contains_key(&client_id) {
+                return (
+                    StatusCode::NOT_FOUND,
+                    axum::response::Html("<h1>404: no such OAuth app</h1>"),
+                )
+                    .into_response();
+            }
+            let Some((login, name)) = model.signed_in.clone() else {
+                return axum::response::Html(
+                    "<h1>Sign in to GitHub</h1><p>Nobody is signed in.</p>",
+                )
+                .into_response();
+            };
+            let redirect_uri = field("redirect_uri");
+            let state = field("state");
+            let back = match std::mem::take(&mut model.deny_next) {
+                true => serde_urlencoded::to_string([
+                    ("error", "access_denied"),
+                    ("error_description", "The user has denied your application access."),
+                    ("error_uri", "https://docs.github.com/apps/managing-oauth-apps/troubleshooting-authorization-request-errors/#access-denied"),
+                    ("state", state.as_str()),
+                ]),
+                false => {
+                    let code = format!("code{}", uuid::Uuid::new_v4().simple());
+                    model.oauth_codes.insert(
+                        code.clone(),
+                        OAuthCode {
+                            client_id,
+                            redirect_uri: redirect_uri.clone(),
+                            login,
+                            name,
+                            scope: field("scope"),
+                            expires: std::time::Instant::now() + Duration::from_secs(600),
+                        },
+                    );
+                    serde_urlencoded::to_string([("code", code.as_str()), ("state", state.as_str())])
+                }
+            }
+            .unwrap();
+            (
+                StatusCode::FOUND,
+                [(header::LOCATION, format!("{redirect_uri}?{back}"))],
+            )
+                .into_response()
+        }
+        (&Method::POST, "access_token") => {
+            let form: HashMap<String, String> = serde_urlencoded::from_bytes(body)
+                .ok()
+                .or_else(|| serde_json::from_slice(body).ok())
+                .unwrap_or_default();
+            let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+            let error = |error: &str, description: &str| {
+                json_answer(
+                    StatusCode::OK,
+                    json!({"error": error, "error_description": description,
+                           "error_uri": format!("https://docs.github.com/apps/managing-oauth-apps/troubleshooting-oauth-app-access-token-request-errors/#{}", error.replace('_', "-"))}),
+                )
+            };
+            let client_id = field("client_id");
+            if model.oauth_apps.get(&client_id) != Some(&field("client_secret")) {
+                return error(
+                    "incorrect_client_credentials",
+                    "The client_id and/or client_secret passed are incorrect.",
+                );
+            }
+            let code = model.oauth_codes.remove(&field("code"));
+            let Some(code) = code.filter(|code| {
+                code.client_id == client_id && code.expires > std::time::Instant::now()
+            }) else {
+                return error(
+                    "bad_verification_code",
+                    "The code passed is incorrect or expired.",
+                );
+            };
+            if code.redirect_uri != field("redirect_uri") {
+                return error(
+                    "redirect_uri_mismatch",
+                    "The redirect_uri MUST match the registered callback URL for this application.",
+                );
+            }
+            let token = format!("gho_{}", uuid::Uuid::new_v4().simple());
+            model
+                .user_tokens
+                .insert(token.clone(), (code.login, code.name));
+            model.oauth_exchanges += 1;
+            json_answer(
+                StatusCode::OK,
+                json!({"access_token": token, "token_type": "bearer", "scope": code.scope}),
+            )
+        }
+        _ => message(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
+/// What a person's token may ask: who they are, and a repository with
+/// their permissions (404 where they have none: the fake's repositories
+/// are private).
+fn user_answer(model: &Model, method: &Method, segments: &[&str], login: &str) -> Response {
+    match (method, segments) {
+        (&Method::GET, ["user"]) => {
+            // The user object of GitHub's published `deployment` event
+            // (its `sender`), with this person's login and name.
+            let mut user: Value =
+                serde_json::from_str::<Value>(DEPLOYMENT_FIXTURE).unwrap()["sender"].clone();
+            let name = model
+                .user_tokens
+                .values()
+                .find(|(l, _)| l == login)
+                .map(|(_, n)| n.clone());
+            user["login"] = json!(login);
+            user["name"] = json!(name);
+            json_answer(StatusCode::OK, user)
+        }
+        (&Method::GET, ["repos", owner, name]) => {
+            let full = format!("{owner}/{name}").to_lowercase();
+            let role = model
+                .repos
+                .get(&full)
+                .and_then(|repo| repo.roles.get(&login.to_lowercase()))
+                .map(String::as_str)
+                .unwrap_or("none");
+            let rank = ["none", "read", "triage", "write", "maintain", "admin"]
+                .iter()
+                .position(|r| *r == role)
+                .unwrap_or(0);
+            if rank == 0 {
+                return message(StatusCode::NOT_FOUND, "Not Found");
+            }
+            let repo = &model.repos[&full];
+            json_answer(
+                StatusCode::OK,
+                json!({"id": REPO_ID, "name": name, "full_name": full, "owner": {"login": owner},
+                       "private": true, "default_branch": repo.default_branch,
+                       "permissions": {"admin": rank >= 5, "maintain": rank >= 4, "push": rank >= 3,
+                                       "triage": rank >= 2, "pull": rank >= 1}}),
+            )
+        }
+        _ => message(StatusCode::NOT_FOUND, "Not Found"),
+    }
+}
+
 fn folded_permission(role: &str) -> Option<&'static str> {
     match role {
         "admin" => Some("admin"),

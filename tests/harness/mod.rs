@@ -18,6 +18,8 @@ use crate::fakes::github::{FakeGitHub, TOKEN};
 use crate::fakes::slack::{BOT_TOKEN, FakeSlack};
 use crate::support::http;
 
+pub mod web;
+
 pub const MAIN: &str = "1111111111111111111111111111111111111111";
 pub const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";
 pub const WEBHOOK_SECRET: &str = "github-webhook-secret-for-tests";
@@ -484,7 +486,8 @@ impl Serving {
         event["deployment_status"]["state"] = json!(state);
         event["deployment_status"]["description"] = json!(description);
         event["deployment_status"]["created_at"] = json!(created_at);
-        event["repository"]["full_name"] = json!("acme/api");
+        let repo = self.github.deployment_repo(id);
+        event["repository"]["full_name"] = json!(repo.as_deref().unwrap_or("acme/api"));
         let body = serde_json::to_vec(&event).unwrap();
         let signature = format!("sha256={}", hmac_hex(WEBHOOK_SECRET, &[&body]));
         let headers = [

@@ -22,8 +22,8 @@ impl Store for PgStore {
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()> {
         let origin = serde_json::to_string(&record.origin).context("cannot serialise an origin")?;
         sqlx::query(&format!(
-            "INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING"
+            "INSERT INTO deployments ({DEPLOYMENT_COLUMNS}, actor) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING"
         ))
         .bind(&record.key.forge)
         .bind(repo_key(&record.key.repo))
@@ -36,6 +36,8 @@ impl Store for PgStore {
         .bind(origin)
         .bind(&record.request_key)
         .bind(millis(record.created_at))
+        .bind(&record.decision)
+        .bind(&record.origin.actor.name)
         .execute(&self.pool)
         .await
         .with_context(|| {

@@ -19,8 +19,8 @@ impl Store for SqliteStore {
     async fn record_deployment(&self, record: &DeploymentRecord) -> StoreResult<()> {
         let origin = serde_json::to_string(&record.origin).context("cannot serialise an origin")?;
         sqlx::query(&format!(
-            "INSERT INTO deployments ({DEPLOYMENT_COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+            "INSERT INTO deployments ({DEPLOYMENT_COLUMNS}, actor) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         ))
         .bind(&record.key.forge)
         .bind(repo_key(&record.key.repo))
@@ -33,6 +33,8 @@ impl Store for SqliteStore {
         .bind(origin)
         .bind(&record.request_key)
         .bind(millis(record.created_at))
+        .bind(&record.decision)
+        .bind(&record.origin.actor.name)
         .execute(&self.writer)
         .await
         .with_context(|| {

@@ -1,0 +1,10 @@
+-- The dashboard's history and overview: the twin of
+-- migrations/sqlite/20261206000000_deployment_history.sql. Each
+-- deployment keeps the rules' decision that let it be made, and who
+-- asked (the origin's actor name), so the history can be filtered by
+-- person in SQL; rows from before are given theirs.
+ALTER TABLE deployments ADD COLUMN decision TEXT;
+ALTER TABLE deployments ADD COLUMN actor TEXT NOT NULL DEFAULT '';
+UPDATE deployments SET actor = COALESCE((origin::json) -> 'actor' ->> 'name', '');
+CREATE INDEX deployments_by_target ON deployments (app, environment, created_at);
+CREATE INDEX deployments_by_time ON deployments (created_at);

@@ -1,0 +1,71 @@
+//! [`History`] on SQLite: the queries `store/history.rs` builds, on the
+//! reader pool.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use jiff::Timestamp;
+
+use super::{SqliteStore, repo_key};
+use crate::forge::NewStatus;
+use crate::store::history::{
+    Bound, Query, STATUSES_SQL, history_query, newest_per_target_query, overview,
+};
+use crate::store::rows::{LocalStatusRow, SummaryRow};
+use crate::store::{
+    DeploymentKey, DeploymentSummary, History, HistoryFilter, StoreResult, TargetSummary,
+};
+
+impl SqliteStore {
+    async fn summaries(&self, query: Option<Query>) -> StoreResult<Vec<DeploymentSummary>> {
+        let Some(query) = query else {
+            return Ok(Vec::new());
+        };
+        let mut sql = sqlx::query_as::<_, SummaryRow>(&query.sql);
+        for bound in query.binds {
+            sql = match bound {
+                Bound::Text(text) => sql.bind(text),
+                Bound::Int(int) => sql.bind(int),
+            };
+        }
+        let rows = sql
+            .fetch_all(&self.reader)
+            .await
+            .context("cannot read the deployment history")?;
+        rows.into_iter().map(SummaryRow::into_summary).collect()
+    }
+}
+
+#[async_trait]
+impl History for SqliteStore {
+    async fn deployment_history(
+        &self,
+        filter: &HistoryFilter,
+    ) -> StoreResult<Vec<DeploymentSummary>> {
+        self.summaries(history_query(filter)).await
+    }
+
+    async fn targets_overview(&self, apps: &[String]) -> StoreResult<Vec<TargetSummary>> {
+        let latest = self.summaries(newest_per_target_query(apps, false)).await?;
+        let live = self.summaries(newest_per_target_query(apps, true)).await?;
+        Ok(overview(latest, live))
+    }
+
+    async fn deployment_statuses(
+        &self,
+        key: &DeploymentKey,
+    ) -> StoreResult<Vec<(NewStatus, Timestamp)>> {
+        let rows: Vec<LocalStatusRow> = sqlx::query_as(STATUSES_SQL)
+            .bind(&key.forge)
+            .bind(repo_key(&key.repo))
+            .bind(key.id.0)
+            .fetch_all(&self.reader)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot read the statuses of deployment {} {}",
+                    key.repo, key.id
+                )
+            })?;
+        rows.into_iter().map(LocalStatusRow::into_status).collect()
+    }
+}
