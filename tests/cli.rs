@@ -140,3 +140,40 @@ async fn environment_variables_override_the_file() {
     .await;
     assert!(run.success, "{run:?}");
 }
+
+#[tokio::test]
+async fn the_demo_shows_its_dashboard_which_needs_no_login() {
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hoist"))
+        .arg("demo")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("Dashboard: ") {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("the demo printed no dashboard URL");
+    })
+    .await
+    .expect("the demo starts in time");
+    let address: std::net::SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    assert!(address.ip().is_loopback(), "{url}");
+    let (status, page) = support::http(address, "GET", "/", &[], b"").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("(local forge)"), "{page}");
+    assert!(page.contains("Deploy to staging of demo"), "{page}");
+    drop(stdin);
+    let _ = child.wait().await;
+}

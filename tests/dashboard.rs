@@ -515,3 +515,117 @@ async fn a_chat_deployment_shows_its_timeline_decision_origin_and_history() {
         requests[1]
     );
 }
+
+#[tokio::test]
+async fn approvals_are_decided_from_the_overview_by_the_rules_of_chat() {
+    let serving = serve_dashboard().await;
+    serving.github.set_file(
+        "acme/api",
+        "main",
+        ".github/deploy.yml",
+        "production:\n  required_contexts: []\n  approvals: { from: [grace-gh] }\n",
+    );
+    for login in ["ada-gh", "grace-gh"] {
+        serving.github.set_permission("acme/api", login, "write");
+    }
+    // ada asks on Slack; the request waits for grace.
+    let (status, _) = serving.slash("api to production", "3.3.3", 0).await;
+    assert_eq!(status, 200);
+    serving.slack.wait_for("Deployment request #1").await;
+
+    let mut ada = log_in(&serving, "ada-gh").await;
+    let page = ada.get(serving.address, "/").await;
+    assert!(page.body.contains("#1 awaiting approval"), "{}", page.body);
+    let own = ada
+        .post_form(
+            serving.address,
+            "/actions/approve",
+            &[
+                ("csrf", &csrf(&page)),
+                ("nonce", &nonce()),
+                ("app", "api"),
+                ("number", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(
+        own.status, 403,
+        "the requester's own approval: {}",
+        own.body
+    );
+    assert!(serving.github.deployment_requests("acme/api").is_empty());
+
+    let mut grace = log_in(&serving, "grace-gh").await;
+    let page = grace.get(serving.address, "/").await;
+    assert!(page.body.contains("Approve #1"), "{}", page.body);
+    let approved = grace
+        .post_form(
+            serving.address,
+            "/actions/approve",
+            &[
+                ("csrf", &csrf(&page)),
+                ("nonce", &nonce()),
+                ("app", "api"),
+                ("number", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(approved.status, 200, "{}", approved.body);
+    assert!(approved.body.contains("approved"), "{}", approved.body);
+    let requests = serving.github.deployment_requests("acme/api");
+    assert_eq!(requests.len(), 1, "the approval deployed it");
+    // The deployment is ada's, as she asked; the approval grace's.
+    assert_eq!(
+        requests[0]["payload"]["hoist"]["origin"]["actor"]["name"],
+        json!("ada"),
+        "{}",
+        requests[0]
+    );
+    let unknown = grace
+        .post_form(
+            serving.address,
+            "/actions/reject",
+            &[
+                ("csrf", &csrf(&page)),
+                ("nonce", &nonce()),
+                ("app", "api"),
+                ("number", "7"),
+            ],
+        )
+        .await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+}
+
+#[tokio::test]
+async fn a_public_dashboard_shows_everyone_and_lets_only_people_logged_in_act() {
+    let serving = serve_with(&format!("{}public = true\n", dashboard_toml())).await;
+    serving.github.oauth_app(CLIENT_ID, CLIENT_SECRET);
+    let mut anyone = Web::new();
+    let page = anyone.get(serving.address, "/").await;
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("Log in with GitHub"), "{}", page.body);
+    assert!(page.body.contains("<h3>staging</h3>"), "{}", page.body);
+    assert!(
+        !page.body.contains("name=\"csrf\""),
+        "no forms for nobody: {}",
+        page.body
+    );
+    let act = anyone
+        .post_form(
+            serving.address,
+            "/actions/lock",
+            &[
+                ("csrf", "x"),
+                ("nonce", &nonce()),
+                ("app", "api"),
+                ("environment", "staging"),
+            ],
+        )
+        .await;
+    assert_eq!(act.status, 403, "{act:?}");
+    assert!(
+        act.body.contains("Log in with GitHub to do this."),
+        "{}",
+        act.body
+    );
+}
