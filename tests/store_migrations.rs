@@ -214,3 +214,34 @@ fn a_store_url_is_shown_without_its_password() {
     let error = hoist::store::Kind::of("mysql://root:hunter2@db/x").unwrap_err();
     assert!(!error.to_string().contains("hunter2"), "{error}");
 }
+
+/// The history migration gives deployments recorded before it their
+/// actor, from the origin each kept.
+#[tokio::test]
+async fn deployments_from_before_the_history_migration_get_their_actor() {
+    const HISTORY: i64 = 20261206000000;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .expect("fresh database");
+    for migration in MIGRATOR.iter().filter(|m| m.version < HISTORY) {
+        pool.execute(&*migration.sql).await.unwrap();
+    }
+    pool.execute(
+        "INSERT INTO deployments (forge, repo, deployment_id, app, environment, git_ref, sha, task, origin, request_key, created_at) \
+         VALUES ('github', 'acme/api', 7, 'api', 'staging', 'main', '1111111111111111111111111111111111111111', 'deploy', \
+         '{\"platform\":\"slack\",\"conversation\":\"C1\",\"message\":null,\"actor\":{\"id\":\"U1\",\"name\":\"ada\",\"login\":null}}', 'k7', 0)",
+    )
+    .await
+    .unwrap();
+    for migration in MIGRATOR.iter().filter(|m| m.version >= HISTORY) {
+        pool.execute(&*migration.sql).await.unwrap();
+    }
+    let (actor, decision): (String, Option<String>) =
+        sqlx::query_as("SELECT actor, decision FROM deployments WHERE deployment_id = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!((actor.as_str(), decision), ("ada", None));
+}
