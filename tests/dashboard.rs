@@ -69,6 +69,22 @@ fn csrf(page: &Answer) -> String {
     hidden_field(&page.body, "csrf").expect("a form with the CSRF token")
 }
 
+/// Sends the form of `action` as a page's form would: with the page's
+/// CSRF token and a fresh nonce.
+async fn submit(
+    web: &mut Web,
+    serving: &Serving,
+    page: &Answer,
+    action: &str,
+    fields: &[(&str, &str)],
+) -> Answer {
+    let (token, nonce) = (csrf(page), nonce());
+    let mut form = vec![("csrf", token.as_str()), ("nonce", nonce.as_str())];
+    form.extend_from_slice(fields);
+    web.post_form(serving.address, &format!("/actions/{action}"), &form)
+        .await
+}
+
 fn nonce() -> String {
     format!("{:064x}", rand_u128())
 }
@@ -319,18 +335,14 @@ async fn a_reader_sees_without_actions_and_is_refused_when_acting() {
         "a reader gets no buttons: {}",
         page.body
     );
-    let refused = rita
-        .post_form(
-            serving.address,
-            "/actions/lock",
-            &[
-                ("csrf", &csrf(&page)),
-                ("nonce", &nonce()),
-                ("app", "api"),
-                ("environment", "staging"),
-            ],
-        )
-        .await;
+    let refused = submit(
+        &mut rita,
+        &serving,
+        &page,
+        "lock",
+        &[("app", "api"), ("environment", "staging")],
+    )
+    .await;
     assert_eq!(refused.status, 403, "{refused:?}");
     assert!(
         refused
@@ -487,19 +499,18 @@ async fn a_chat_deployment_shows_its_timeline_decision_origin_and_history() {
 
     // Redeploying from the page makes a deployment as ada, through the
     // same rules (the fake GitHub records who asked).
-    let redeploy = ada
-        .post_form(
-            serving.address,
-            "/actions/redeploy",
-            &[
-                ("csrf", &csrf(&page)),
-                ("nonce", &nonce()),
-                ("app", "api"),
-                ("environment", "staging"),
-                ("git_ref", "1111111111111111111111111111111111111111"),
-            ],
-        )
-        .await;
+    let redeploy = submit(
+        &mut ada,
+        &serving,
+        &page,
+        "redeploy",
+        &[
+            ("app", "api"),
+            ("environment", "staging"),
+            ("git_ref", "1111111111111111111111111111111111111111"),
+        ],
+    )
+    .await;
     assert_eq!(redeploy.status, 200, "{}", redeploy.body);
     assert!(
         redeploy.body.contains("Follow deployment #"),
@@ -536,18 +547,14 @@ async fn approvals_are_decided_from_the_overview_by_the_rules_of_chat() {
     let mut ada = log_in(&serving, "ada-gh").await;
     let page = ada.get(serving.address, "/").await;
     assert!(page.body.contains("#1 awaiting approval"), "{}", page.body);
-    let own = ada
-        .post_form(
-            serving.address,
-            "/actions/approve",
-            &[
-                ("csrf", &csrf(&page)),
-                ("nonce", &nonce()),
-                ("app", "api"),
-                ("number", "1"),
-            ],
-        )
-        .await;
+    let own = submit(
+        &mut ada,
+        &serving,
+        &page,
+        "approve",
+        &[("app", "api"), ("number", "1")],
+    )
+    .await;
     assert_eq!(
         own.status, 403,
         "the requester's own approval: {}",
@@ -558,18 +565,14 @@ async fn approvals_are_decided_from_the_overview_by_the_rules_of_chat() {
     let mut grace = log_in(&serving, "grace-gh").await;
     let page = grace.get(serving.address, "/").await;
     assert!(page.body.contains("Approve #1"), "{}", page.body);
-    let approved = grace
-        .post_form(
-            serving.address,
-            "/actions/approve",
-            &[
-                ("csrf", &csrf(&page)),
-                ("nonce", &nonce()),
-                ("app", "api"),
-                ("number", "1"),
-            ],
-        )
-        .await;
+    let approved = submit(
+        &mut grace,
+        &serving,
+        &page,
+        "approve",
+        &[("app", "api"), ("number", "1")],
+    )
+    .await;
     assert_eq!(approved.status, 200, "{}", approved.body);
     assert!(approved.body.contains("approved"), "{}", approved.body);
     let requests = serving.github.deployment_requests("acme/api");
@@ -581,18 +584,14 @@ async fn approvals_are_decided_from_the_overview_by_the_rules_of_chat() {
         "{}",
         requests[0]
     );
-    let unknown = grace
-        .post_form(
-            serving.address,
-            "/actions/reject",
-            &[
-                ("csrf", &csrf(&page)),
-                ("nonce", &nonce()),
-                ("app", "api"),
-                ("number", "7"),
-            ],
-        )
-        .await;
+    let unknown = submit(
+        &mut grace,
+        &serving,
+        &page,
+        "reject",
+        &[("app", "api"), ("number", "7")],
+    )
+    .await;
     assert_eq!(unknown.status, 404, "{unknown:?}");
 }
 
