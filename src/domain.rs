@@ -225,8 +225,9 @@ pub enum Platform {
     /// An integration's webhook endpoint (deploy.yml's `actions`): the
     /// outbox delivers its webhooks as it delivers replies.
     Integration,
-    /// The web dashboard: its answers are the page itself, so replies to
-    /// it are not sent.
+    /// The web dashboard: its answers are the page itself. The
+    /// conversation is the app acted on: what concerns everyone is said
+    /// in that app's channel, the rest is not sent.
     Dashboard,
 }
 
@@ -281,6 +282,11 @@ pub struct Origin {
     pub conversation: String,
     /// The message that held the command, where the platform has one.
     pub message: Option<String>,
+    /// A web address of that message (or its channel), where the adapter
+    /// knows one that the conversation and message alone do not give: a
+    /// Discord link needs the server, which replies do not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
     pub actor: Actor,
 }
 

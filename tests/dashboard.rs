@@ -25,7 +25,12 @@ fn dashboard_toml() -> String {
 }
 
 async fn serve_dashboard() -> Serving {
-    let serving = serve_with(&dashboard_toml()).await;
+    serve_dashboard_with("").await
+}
+
+/// `app` is appended to `[apps.api]`.
+async fn serve_dashboard_with(app: &str) -> Serving {
+    let serving = serve_with(&format!("{app}{}", dashboard_toml())).await;
     serving.github.oauth_app(CLIENT_ID, CLIENT_SECRET);
     serving
 }
@@ -323,6 +328,87 @@ async fn a_lock_from_the_dashboard_stops_a_chat_deploy_and_is_audited() {
 }
 
 #[tokio::test]
+async fn what_the_dashboard_does_for_everyone_is_said_in_the_apps_channel() {
+    let serving = serve_dashboard_with("channel = \"slack:C0DEPLOYS\"\n").await;
+    serving.github.set_permission("acme/api", "ada-gh", "write");
+    let mut ada = log_in(&serving, "ada-gh").await;
+    let page = ada.get(serving.address, "/").await;
+
+    let deployed = submit(
+        &mut ada,
+        &serving,
+        &page,
+        "deploy",
+        &[("app", "api"), ("environment", "staging")],
+    )
+    .await;
+    assert_eq!(deployed.status, 200, "{}", deployed.body);
+    let announced = serving
+        .slack
+        .wait_for("Deploying api main (1111111) to staging")
+        .await;
+    assert_eq!(announced.channel, "C0DEPLOYS");
+    assert!(
+        !announced.text.contains("progress here"),
+        "the channel did not ask: {}",
+        announced.text
+    );
+    let id = serving.github.deployment_ids("acme/api")[0];
+    assert_eq!(serving.status_webhook(id, "success", "d-1").await, 202);
+    let status = serving.slack.wait_for("succeeded").await;
+    assert_eq!(status.channel, "C0DEPLOYS", "its statuses follow it there");
+
+    let locked = submit(
+        &mut ada,
+        &serving,
+        &page,
+        "lock",
+        &[
+            ("app", "api"),
+            ("environment", "staging"),
+            ("reason", "release freeze"),
+        ],
+    )
+    .await;
+    assert_eq!(locked.status, 200, "{}", locked.body);
+    let lock = serving.slack.wait_for("ada-gh locked staging").await;
+    assert_eq!(lock.channel, "C0DEPLOYS");
+    assert!(lock.text.contains("release freeze"), "{}", lock.text);
+
+    // A refusal is the page's alone: a deploy of a branch that does not
+    // exist is not news.
+    let before = serving.slack.sent().len();
+    let refused = submit(
+        &mut ada,
+        &serving,
+        &page,
+        "deploy",
+        &[
+            ("app", "api"),
+            ("environment", "staging"),
+            ("git_ref", "no-such-branch"),
+        ],
+    )
+    .await;
+    assert_ne!(refused.status, 200, "{}", refused.body);
+    let unlocked = submit(
+        &mut ada,
+        &serving,
+        &page,
+        "unlock",
+        &[("app", "api"), ("environment", "staging")],
+    )
+    .await;
+    assert_eq!(unlocked.status, 200, "{}", unlocked.body);
+    serving.slack.wait_for("ada-gh unlocked staging").await;
+    let since: Vec<String> = serving.slack.sent()[before..]
+        .iter()
+        .map(|sent| sent.text.clone())
+        .collect();
+    assert_eq!(since.len(), 1, "only the unlock: {since:?}");
+}
+
+#[tokio::test]
 async fn a_reader_sees_without_actions_and_is_refused_when_acting() {
     let serving = serve_dashboard().await;
     serving.github.set_permission("acme/api", "rita-gh", "read");
@@ -452,8 +538,10 @@ async fn a_chat_deployment_shows_its_timeline_decision_origin_and_history() {
         page.body
     );
     assert!(
-        page.body.contains("Slack channel C0DEPLOYS"),
-        "{}",
+        page.body.contains(
+            r#"<a href="https://slack.com/app_redirect?channel=C0DEPLOYS">Slack channel C0DEPLOYS</a>"#
+        ),
+        "a slash command is no message: a link to its channel: {}",
         page.body
     );
     assert!(

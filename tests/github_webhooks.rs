@@ -107,6 +107,7 @@ fn slack_inbound(request_key: &str) -> Inbound {
             platform: Platform::Slack,
             conversation: "C0DEPLOYS".into(),
             message: None,
+            link: None,
             actor: Actor {
                 id: "U123".into(),
                 name: "ada".into(),

@@ -24,6 +24,7 @@ fn origin() -> Origin {
         platform: Platform::Slack,
         conversation: "C123".into(),
         message: Some("1700000000.000100".into()),
+        link: None,
         actor: Actor {
             id: "U42".into(),
             name: "ada".into(),

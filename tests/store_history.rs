@@ -27,6 +27,7 @@ fn record(id: i64, app: &str, environment: &str, actor: &str, created: i64) -> D
             platform: Platform::Slack,
             conversation: "C1".into(),
             message: None,
+            link: None,
             actor: Actor {
                 id: format!("U{actor}"),
                 name: actor.into(),

@@ -93,6 +93,7 @@ fn inbound(text: &str, request_key: &str, implied_app: Option<&str>) -> Inbound 
             platform: Platform::Shell,
             conversation: "room-1".into(),
             message: None,
+            link: None,
             actor: Actor {
                 id: "U1".into(),
                 name: "Ada".into(),

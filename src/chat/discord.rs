@@ -98,6 +98,9 @@ pub struct Interaction {
     pub token: String,
     #[serde(default)]
     pub channel_id: Option<String>,
+    /// The server it was sent in; absent in a DM.
+    #[serde(default)]
+    guild_id: Option<String>,
     #[serde(default)]
     data: Option<InteractionData>,
     /// In a server; `user` in a DM.
@@ -275,6 +278,11 @@ impl Interaction {
             platform: Platform::Discord,
             conversation: self.channel_id.clone()?,
             message: None,
+            link: Some(discord_link(
+                self.guild_id.as_deref(),
+                self.channel_id.as_deref()?,
+                None,
+            )),
             actor: user.actor(users),
         })
     }
@@ -353,6 +361,16 @@ impl InteractionData {
     }
 }
 
+/// The web address Discord gives a message, or a channel without one:
+/// `https://discord.com/channels/{server or @me}/{channel}[/{message}]`.
+fn discord_link(guild: Option<&str>, channel: &str, message: Option<&str>) -> String {
+    let server = guild.unwrap_or("@me");
+    match message {
+        Some(message) => format!("https://discord.com/channels/{server}/{channel}/{message}"),
+        None => format!("https://discord.com/channels/{server}/{channel}"),
+    }
+}
+
 /// A message hoist's gateway stored (it starts by mentioning the bot),
 /// as the command it holds.
 pub fn mention(
@@ -363,6 +381,9 @@ pub fn mention(
     struct Mention {
         id: String,
         channel_id: String,
+        /// Absent in a direct message.
+        #[serde(default)]
+        guild_id: Option<String>,
         content: String,
         author: User,
     }
@@ -370,6 +391,11 @@ pub fn mention(
         serde_json::from_str(body).map_err(|e| format!("not a Discord message: {e}"))?;
     let origin = Origin {
         platform: Platform::Discord,
+        link: Some(discord_link(
+            mention.guild_id.as_deref(),
+            &mention.channel_id,
+            Some(&mention.id),
+        )),
         conversation: mention.channel_id,
         message: Some(mention.id.clone()),
         actor: mention.author.actor(users),
@@ -879,6 +905,41 @@ mod tests {
             json!([{"name": "command", "type": 3, "value": "deplyo api"}]),
         );
         assert!(matches!(bad.request(&users), Request::Invalid(text) if text.contains("`deploy`")));
+    }
+
+    #[test]
+    fn the_origin_links_back_to_the_server_channel_or_message() {
+        let users = std::collections::BTreeMap::new();
+        let Request::Command(parsed) = interaction(
+            "hoist",
+            json!([{"name": "command", "type": 3, "value": "help"}]),
+        )
+        .request(&users) else {
+            panic!("a command");
+        };
+        assert_eq!(
+            parsed.0.origin.link.as_deref(),
+            Some("https://discord.com/channels/290926798626357999/645027906669510667"),
+            "a slash command is no message: its channel, in the fixture's server"
+        );
+
+        let gateway =
+            include_str!("../../tests/fixtures/discord/gateway.message_create.d.serenity.json");
+        let mut message: Value = serde_json::from_str(gateway).unwrap();
+        message["content"] = json!("<@42> deploy api");
+        let in_a_dm = mention(&message.to_string(), &users).unwrap();
+        assert_eq!(
+            in_a_dm.origin.link.as_deref(),
+            Some("https://discord.com/channels/@me/244567637332328449/302917639565475840")
+        );
+        message["guild_id"] = json!("81384788765712384");
+        let in_a_server = mention(&message.to_string(), &users).unwrap();
+        assert_eq!(
+            in_a_server.origin.link.as_deref(),
+            Some(
+                "https://discord.com/channels/81384788765712384/244567637332328449/302917639565475840"
+            )
+        );
     }
 
     #[test]

@@ -120,6 +120,7 @@ pub fn origin(repo: &RepoName, number: u64, message: Option<u64>, login: &str) -
         platform: Platform::PullRequest,
         conversation: conversation(repo, number),
         message: message.map(|id| id.to_string()),
+        link: None,
         actor: Actor {
             id: login.to_owned(),
             name: login.to_owned(),

@@ -79,6 +79,7 @@ pub async fn run(hoist: Arc<Hoist>) -> anyhow::Result<()> {
         platform: Platform::Shell,
         conversation: "shell".into(),
         message: None,
+        link: None,
         actor: actor.clone(),
     };
     println!("hoist shell: type `help` for the commands, `exit` to leave.");

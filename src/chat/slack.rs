@@ -84,6 +84,7 @@ fn slack_origin(
         platform: Platform::Slack,
         conversation: channel.to_owned(),
         message,
+        link: None,
         actor: Actor {
             id: user_id.to_owned(),
             name: name.to_owned(),

@@ -117,7 +117,11 @@ async fn act_as(
         ));
     }
     let request_key = format!("dashboard:{action}:{}", form.nonce);
-    let inbound = Inbound::typed(origin(session), format!("{text} (dashboard)"), &request_key);
+    let inbound = Inbound::typed(
+        origin(session, &app),
+        format!("{text} (dashboard)"),
+        &request_key,
+    );
     let outcome = dashboard
         .hoist
         .handle_command(inbound, command)
@@ -242,13 +246,15 @@ async fn command_of(
     Ok((app, command))
 }
 
-/// The dashboard user as the workflow sees them: answers to this origin
-/// are the page, not a message.
-fn origin(session: &Session) -> Origin {
+/// The dashboard user as the workflow sees them. The answer is the page;
+/// what concerns everyone is also said in the app's channel (see
+/// `Hoist::reply`), which is why the conversation is the app.
+fn origin(session: &Session, app: &str) -> Origin {
     Origin {
         platform: Platform::Dashboard,
-        conversation: format!("dashboard:{}", session.login),
+        conversation: app.to_owned(),
         message: None,
+        link: None,
         actor: session.actor(),
     }
 }

@@ -220,9 +220,10 @@ fn origin_link(dashboard: &Dashboard, record: &DeploymentRecord) -> Markup {
             };
             html! { a href=(href) { "Slack channel " (channel) } }
         }
-        Platform::Discord => html! {
-            "Discord channel " code { (origin.conversation) }
-            @if let Some(message) = &origin.message { ", message " code { (message) } }
+        Platform::Discord => match origin.link.as_deref().filter(|link| is_web_link(link)) {
+            Some(link) => html! { a href=(link) { "Discord channel " (origin.conversation) } },
+            // Asked before hoist kept the link: the ids are all there is.
+            None => html! { "Discord channel " code { (origin.conversation) } },
         },
         other => html! { (other.display_name()) },
     }

@@ -32,15 +32,21 @@ impl Hoist {
     /// however often this is called (a redelivered webhook, a retried
     /// request).
     pub async fn reply(&self, reply: &Reply, dedupe_key: Option<&str>) -> anyhow::Result<()> {
-        match reply.origin.platform {
+        let announcement;
+        let reply = match reply.origin.platform {
             Platform::Push => {
                 tracing::debug!(text = %reply.text, "not announced: the app names no channel");
                 return Ok(());
             }
-            // The dashboard shows its answer as the page it returns.
-            Platform::Dashboard => return Ok(()),
-            _ => {}
-        }
+            Platform::Dashboard => match self.dashboard_announcement(reply) {
+                Some(announced) => {
+                    announcement = announced;
+                    &announcement
+                }
+                None => return Ok(()),
+            },
+            _ => reply,
+        };
         let body = serde_json::to_value(reply)?;
         self.store
             .enqueue_reply(
@@ -52,6 +58,34 @@ impl Hoist {
             .await?;
         self.outbox_wakeup.notify_one();
         Ok(())
+    }
+
+    /// What the dashboard did that concerns everyone (a deployment and
+    /// its statuses, a lock, an approval: what chat says to the whole
+    /// conversation) is said in the app's channel, as an auto-deploy is.
+    /// The rest, and everything for an app without a channel, was the
+    /// page's answer alone.
+    fn dashboard_announcement(&self, reply: &Reply) -> Option<Reply> {
+        if reply.only_asker || reply.reaction.is_some() {
+            return None;
+        }
+        // A dashboard origin's conversation is the app acted on.
+        let channel = self
+            .config
+            .app(&reply.origin.conversation)?
+            .channel
+            .as_ref()?;
+        Some(Reply {
+            origin: Origin {
+                platform: channel.platform,
+                conversation: channel.conversation.clone(),
+                message: None,
+                link: None,
+                actor: reply.origin.actor.clone(),
+            },
+            answer_handle: None,
+            ..reply.clone()
+        })
     }
 
     /// Marks a command as heard (👀) where the platform shows reactions

@@ -600,6 +600,7 @@ pub(super) fn announce_origin(app: &AppConfig, login: &str) -> Origin {
         platform,
         conversation,
         message: None,
+        link: None,
         actor: Actor {
             id: login.to_owned(),
             name: login.to_owned(),

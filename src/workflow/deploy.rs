@@ -431,17 +431,18 @@ impl Hoist {
             log_url: None,
             first: true,
         };
-        // The dashboard shows a deployment's progress on its page.
+        // The dashboard's answer links to the deployment's page, which
+        // follows its progress (as does the app's channel, if it has one).
         let progress = match inbound.origin.platform {
-            crate::domain::Platform::Dashboard => "Its page follows its progress.",
-            _ => "I'll post its progress here.",
+            crate::domain::Platform::Dashboard => "",
+            _ => " I'll post its progress here.",
         };
         Ok(Outcome {
             card: Some(Box::new(card)),
             ..Outcome::new(
                 "deployed",
                 format!(
-                    "{doing}: deployment #{} created (task {}).{forced} {progress}",
+                    "{doing}: deployment #{} created (task {}).{forced}{progress}",
                     created.id, created.task
                 ),
             )

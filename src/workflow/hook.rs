@@ -65,6 +65,7 @@ impl Hoist {
                 platform: Platform::Push,
                 conversation: String::new(),
                 message: None,
+                link: None,
                 actor,
             },
         };

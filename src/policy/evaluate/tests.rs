@@ -50,6 +50,7 @@ fn lock(scope: LockScope, holder: &Actor, until: Option<&str>) -> Lock {
             platform: Platform::Slack,
             conversation: "C1".into(),
             message: None,
+            link: None,
             actor: holder.clone(),
         },
         since: "2026-12-02T09:00:00Z".parse().unwrap(),
