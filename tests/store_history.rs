@@ -176,6 +176,84 @@ store_test!(the_state_filter_reads_the_latest_status, |store| {
     assert_eq!((three.state, three.state_at), (None, None));
 });
 
+store_test!(
+    the_latest_status_holds_whatever_order_things_are_recorded_in,
+    |store| {
+        // A replica may record a status webhook before the create's
+        // answer is recorded: the deployment still takes it as latest.
+        let early = record(5, "api", "staging", "ada", 0);
+        assert!(
+            store
+                .record_status(&early.key, &status(InProgress), at(50))
+                .await
+                .unwrap()
+        );
+        store.record_deployment(&early).await.unwrap();
+        let latest = || async {
+            let summary = store
+                .deployment_history(&HistoryFilter {
+                    limit: 10,
+                    ..HistoryFilter::default()
+                })
+                .await
+                .unwrap()
+                .remove(0);
+            (summary.state, summary.state_at)
+        };
+        assert_eq!(latest().await, (Some(InProgress), Some(at(50))));
+        // A status older than the latest (a late redelivery) is kept in
+        // the timeline but does not replace it; a tie goes to the later.
+        for (state, when) in [(Success, 100), (Pending, 10), (Failure, 100)] {
+            store
+                .record_status(&early.key, &status(state), at(when))
+                .await
+                .unwrap();
+        }
+        assert_eq!(latest().await, (Some(Failure), Some(at(100))));
+        assert_eq!(
+            store.deployment_statuses(&early.key).await.unwrap().len(),
+            4
+        );
+    }
+);
+
+store_test!(outcomes_are_what_each_recent_deployment_came_to, |store| {
+    four(&store).await;
+    let outcomes = store
+        .deployment_outcomes(&["api".to_owned()], at(1_000), 10)
+        .await
+        .unwrap();
+    let seen: Vec<_> = outcomes
+        .iter()
+        .map(|o| (o.environment.as_str(), o.created_at, o.state, o.state_at))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("Production", at(2_000), None, None),
+            ("staging", at(1_000), Some(Failure), Some(at(1_020))),
+        ],
+        "api's since 1 s, newest first"
+    );
+    assert_eq!(
+        outcomes[1].sha,
+        record(2, "api", "staging", "grace", 1_000).sha.as_str()
+    );
+    let limited = store
+        .deployment_outcomes(&["api".to_owned(), "web".to_owned()], at(0), 2)
+        .await
+        .unwrap();
+    let apps: Vec<_> = limited.iter().map(|o| o.app.as_str()).collect();
+    assert_eq!(apps, ["web", "api"]);
+    assert!(
+        store
+            .deployment_outcomes(&[], at(0), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+});
+
 store_test!(pages_are_offsets_of_the_newest_first_order, |store| {
     for id in 1..=7 {
         // Two pairs share a creation time: the deployment id breaks it.

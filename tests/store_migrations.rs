@@ -245,3 +245,70 @@ async fn deployments_from_before_the_history_migration_get_their_actor() {
             .unwrap();
     assert_eq!((actor.as_str(), decision), ("ada", None));
 }
+
+const LATEST_STATUS: i64 = 20261207000000;
+
+/// A deployment and two statuses, as a store before the latest-status
+/// migration kept them: the migration must give the deployment the
+/// newer one.
+const BEFORE_LATEST_STATUS: [&str; 3] = [
+    "INSERT INTO deployments (forge, repo, deployment_id, app, environment, git_ref, sha, task, origin, request_key, created_at) \
+     VALUES ('github', 'acme/api', 7, 'api', 'staging', 'main', '1111111111111111111111111111111111111111', 'deploy', \
+     '{\"platform\":\"slack\",\"conversation\":\"C1\",\"message\":null,\"actor\":{\"id\":\"U1\",\"name\":\"ada\",\"login\":null}}', 'k7', 0)",
+    "INSERT INTO deployment_statuses (forge, repo, deployment_id, state, at) VALUES ('github', 'acme/api', 7, 'success', 20)",
+    "INSERT INTO deployment_statuses (forge, repo, deployment_id, state, at) VALUES ('github', 'acme/api', 7, 'in_progress', 10)",
+];
+
+/// The latest-status migration gives deployments recorded before it
+/// their latest status, on SQLite.
+#[tokio::test]
+async fn deployments_from_before_the_latest_status_migration_get_their_latest_status() {
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .expect("fresh database");
+    for migration in MIGRATOR.iter().filter(|m| m.version < LATEST_STATUS) {
+        pool.execute(&*migration.sql).await.unwrap();
+    }
+    for sql in BEFORE_LATEST_STATUS {
+        pool.execute(sql).await.unwrap();
+    }
+    for migration in MIGRATOR.iter().filter(|m| m.version >= LATEST_STATUS) {
+        pool.execute(&*migration.sql).await.unwrap();
+    }
+    let latest: (Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT latest_state, latest_at FROM deployments WHERE deployment_id = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(latest, (Some("success".into()), Some(20)));
+}
+
+/// The same on PostgreSQL, whose backfill is written differently.
+#[tokio::test]
+async fn postgres_deployments_from_before_the_latest_status_migration_get_their_latest_status() {
+    let Some(url) = stores::postgres_url().await else {
+        return;
+    };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .expect("the test schema");
+    for migration in POSTGRES.iter().filter(|m| m.version < LATEST_STATUS) {
+        pool.execute(&*migration.sql).await.unwrap();
+    }
+    for sql in BEFORE_LATEST_STATUS {
+        pool.execute(sql).await.unwrap();
+    }
+    for migration in POSTGRES.iter().filter(|m| m.version >= LATEST_STATUS) {
+        pool.execute(&*migration.sql).await.unwrap();
+    }
+    let latest: (Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT latest_state, latest_at FROM deployments WHERE deployment_id = 7")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(latest, (Some("success".into()), Some(20)));
+}

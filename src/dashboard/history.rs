@@ -23,7 +23,7 @@ use super::refusal::Refusal;
 use super::session::Viewer;
 use super::view::{deployment_line, state_badge};
 use crate::domain::DeploymentState;
-use crate::store::{DeploymentSummary, HistoryFilter, StateFilter};
+use crate::store::{DeploymentOutcome, DeploymentSummary, HistoryFilter, StateFilter};
 
 const PAGE_SIZE: usize = 25;
 /// Far enough for any real use; a page number past it is a typo.
@@ -188,6 +188,11 @@ async fn read(
         Some(app) => vec![app.clone()],
         None => apps,
     };
+    // One read for every chart: what each deployment of the 30 days came
+    // to, without the rest of its record.
+    let outcomes = store
+        .deployment_outcomes(&shown_apps, since, MAX_CHARTS * MAX_FIGURE_SAMPLES)
+        .await?;
     let mut charts = Vec::new();
     for target in store.targets_overview(&shown_apps).await? {
         if charts.len() == MAX_CHARTS {
@@ -200,16 +205,17 @@ async fn read(
         {
             continue;
         }
-        let recent = store
-            .deployment_history(&HistoryFilter {
-                app: Some(target.app.to_string()),
-                environment: Some(target.environment.clone()),
-                since: Some(since),
-                limit: MAX_FIGURE_SAMPLES,
-                ..HistoryFilter::default()
+        let samples: Vec<Sample> = outcomes
+            .iter()
+            .filter(|outcome| {
+                outcome.app == target.app
+                    && outcome
+                        .environment
+                        .eq_ignore_ascii_case(&target.environment)
             })
-            .await?;
-        let samples: Vec<Sample> = recent.iter().map(sample).collect();
+            .take(MAX_FIGURE_SAMPLES)
+            .map(sample)
+            .collect();
         charts.push(EnvironmentChart {
             app: target.app.to_string(),
             environment: target.environment.clone(),
@@ -219,13 +225,13 @@ async fn read(
     Ok((rows, more, charts))
 }
 
-fn sample(summary: &DeploymentSummary) -> Sample {
+fn sample(outcome: &DeploymentOutcome) -> Sample {
     Sample {
-        created_at: summary.record.created_at,
-        sha: summary.record.sha.as_str().to_owned(),
-        state: summary.state,
-        state_at: summary.state_at,
-        task: summary.record.task.clone(),
+        created_at: outcome.created_at,
+        sha: outcome.sha.clone(),
+        state: outcome.state,
+        state_at: outcome.state_at,
+        task: outcome.task.clone(),
     }
 }
 

@@ -62,6 +62,19 @@ pub struct TargetSummary {
     pub live: Option<DeploymentSummary>,
 }
 
+/// What a deployment came to, for the dashboard's figures: when, which
+/// commit, and its latest status; none of the rest of its record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeploymentOutcome {
+    pub app: AppName,
+    pub environment: String,
+    pub created_at: Timestamp,
+    pub sha: String,
+    pub task: String,
+    pub state: Option<DeploymentState>,
+    pub state_at: Option<Timestamp>,
+}
+
 #[async_trait]
 pub trait History: Send + Sync + 'static {
     /// Newest first (created, then deployment id, descending).
@@ -73,6 +86,15 @@ pub trait History: Send + Sync + 'static {
     /// Every (app, environment) with a deployment of one of `apps`, by
     /// app then environment; none for no apps.
     async fn targets_overview(&self, apps: &[String]) -> StoreResult<Vec<TargetSummary>>;
+
+    /// What the deployments of `apps` created at or after `since` came
+    /// to, newest first, at most `limit`; none for no apps.
+    async fn deployment_outcomes(
+        &self,
+        apps: &[String],
+        since: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<DeploymentOutcome>>;
 
     /// A deployment's statuses, oldest first.
     async fn deployment_statuses(
@@ -114,25 +136,15 @@ impl Query {
     }
 }
 
-/// A status column of a deployment's latest status.
-fn latest(column: &str) -> String {
-    format!(
-        "(SELECT s.{column} FROM deployment_statuses s \
-          WHERE s.forge = d.forge AND s.repo = d.repo AND s.deployment_id = d.deployment_id \
-          ORDER BY s.at DESC, s.id DESC LIMIT 1)"
-    )
-}
-
-/// Deployments with their latest status, as a subquery `x` to filter
-/// and order; `where_sql` narrows the deployments first.
+/// Deployments with their latest status (kept beside each by the store's
+/// triggers), as a subquery `x` to filter and order; `where_sql` narrows
+/// the deployments first.
 fn summaries(where_sql: &str) -> String {
     format!(
         "SELECT d.forge, d.repo, d.deployment_id, d.app, d.environment, d.git_ref, d.sha, d.task, \
                 d.origin, d.request_key, d.created_at, d.decision, \
-                {} AS latest_state, {} AS latest_at \
-         FROM deployments d WHERE {where_sql}",
-        latest("state"),
-        latest("at")
+                d.latest_state, d.latest_at \
+         FROM deployments d WHERE {where_sql}"
     )
 }
 
@@ -195,18 +207,42 @@ pub(super) fn newest_per_target_query(apps: &[String], live: bool) -> Option<Que
         return None;
     }
     let mut binds = Vec::new();
-    let inner = summaries(&apps_in(apps, &mut binds));
     let live = match live {
-        true => "WHERE x.latest_state = 'success'",
+        true => " AND d.latest_state = 'success'",
         false => "",
     };
+    // The window ranks keys alone (narrow rows sort fast); the records
+    // are read for the winners only.
+    let ranked = format!(
+        "SELECT d.forge, d.repo, d.deployment_id, ROW_NUMBER() OVER ( \
+             PARTITION BY d.app, LOWER(d.environment) \
+             ORDER BY d.created_at DESC, d.deployment_id DESC) AS newest \
+         FROM deployments d WHERE {}{live}",
+        apps_in(apps, &mut binds)
+    );
     let sql = format!(
-        "SELECT * FROM ( \
-            SELECT x.*, ROW_NUMBER() OVER ( \
-                PARTITION BY x.app, LOWER(x.environment) \
-                ORDER BY x.created_at DESC, x.deployment_id DESC) AS newest \
-            FROM ({inner}) x {live}) y \
-         WHERE y.newest = 1 ORDER BY y.app, LOWER(y.environment)"
+        "{} ORDER BY d.app, LOWER(d.environment)",
+        summaries(&format!(
+            "(d.forge, d.repo, d.deployment_id) IN \
+             (SELECT n.forge, n.repo, n.deployment_id FROM ({ranked}) n WHERE n.newest = 1)"
+        ))
+    );
+    Some(Query { sql, binds })
+}
+
+/// [`History::deployment_outcomes`]'s query; `None` for no apps.
+pub(super) fn outcomes_query(apps: &[String], since: Timestamp, limit: usize) -> Option<Query> {
+    if apps.is_empty() {
+        return None;
+    }
+    let mut binds = Vec::new();
+    let apps = apps_in(apps, &mut binds);
+    binds.push(Bound::Int(millis(since)));
+    binds.push(Bound::Int(sql_limit(limit)));
+    let sql = format!(
+        "SELECT d.app, d.environment, d.created_at, d.sha, d.task, d.latest_state, d.latest_at \
+         FROM deployments d WHERE {apps} AND d.created_at >= ? \
+         ORDER BY d.created_at DESC, d.deployment_id DESC LIMIT ?"
     );
     Some(Query { sql, binds })
 }

@@ -13,7 +13,9 @@
 
 mod history;
 mod holds;
-pub use history::{DeploymentSummary, History, HistoryFilter, StateFilter, TargetSummary};
+pub use history::{
+    DeploymentOutcome, DeploymentSummary, History, HistoryFilter, StateFilter, TargetSummary,
+};
 pub mod postgres;
 mod rows;
 pub mod schema;

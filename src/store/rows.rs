@@ -68,19 +68,49 @@ pub(super) struct SummaryRow {
 
 impl SummaryRow {
     pub(super) fn into_summary(self) -> anyhow::Result<super::DeploymentSummary> {
-        let state = self
-            .latest_state
-            .map(|state| {
-                DeploymentState::parse(&state)
-                    .with_context(|| format!("corrupt state `{state}` in the store"))
-            })
-            .transpose()?;
         Ok(super::DeploymentSummary {
             record: self.deployment.into_record()?,
-            state,
+            state: parse_state(self.latest_state)?,
             state_at: self.latest_at.map(from_millis).transpose()?,
         })
     }
+}
+
+/// What a deployment came to ([`super::History::deployment_outcomes`]).
+#[derive(sqlx::FromRow)]
+pub(super) struct OutcomeRow {
+    app: String,
+    environment: String,
+    created_at: i64,
+    sha: String,
+    task: String,
+    latest_state: Option<String>,
+    latest_at: Option<i64>,
+}
+
+impl OutcomeRow {
+    pub(super) fn into_outcome(self) -> anyhow::Result<super::DeploymentOutcome> {
+        Ok(super::DeploymentOutcome {
+            app: AppName::new(&self.app)
+                .with_context(|| format!("corrupt app `{}` in the store", self.app))?,
+            environment: self.environment,
+            created_at: from_millis(self.created_at)?,
+            sha: self.sha,
+            task: self.task,
+            state: parse_state(self.latest_state)?,
+            state_at: self.latest_at.map(from_millis).transpose()?,
+        })
+    }
+}
+
+/// A latest status's state, if there is one.
+fn parse_state(state: Option<String>) -> anyhow::Result<Option<DeploymentState>> {
+    state
+        .map(|state| {
+            DeploymentState::parse(&state)
+                .with_context(|| format!("corrupt state `{state}` in the store"))
+        })
+        .transpose()
 }
 
 /// A deployment whose statuses the watch looks for, and whether it has

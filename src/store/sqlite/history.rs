@@ -8,29 +8,37 @@ use jiff::Timestamp;
 use super::{SqliteStore, repo_key};
 use crate::forge::NewStatus;
 use crate::store::history::{
-    Bound, Query, STATUSES_SQL, history_query, newest_per_target_query, overview,
+    Bound, Query, STATUSES_SQL, history_query, newest_per_target_query, outcomes_query, overview,
 };
-use crate::store::rows::{LocalStatusRow, SummaryRow};
+use crate::store::rows::{LocalStatusRow, OutcomeRow, SummaryRow};
 use crate::store::{
-    DeploymentKey, DeploymentSummary, History, HistoryFilter, StoreResult, TargetSummary,
+    DeploymentKey, DeploymentOutcome, DeploymentSummary, History, HistoryFilter, StoreResult,
+    TargetSummary,
 };
 
 impl SqliteStore {
-    async fn summaries(&self, query: Option<Query>) -> StoreResult<Vec<DeploymentSummary>> {
+    /// The rows of a query built in `store/history.rs`.
+    async fn rows<R>(&self, query: Option<Query>) -> StoreResult<Vec<R>>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    {
         let Some(query) = query else {
             return Ok(Vec::new());
         };
-        let mut sql = sqlx::query_as::<_, SummaryRow>(&query.sql);
+        let mut sql = sqlx::query_as::<_, R>(&query.sql);
         for bound in query.binds {
             sql = match bound {
                 Bound::Text(text) => sql.bind(text),
                 Bound::Int(int) => sql.bind(int),
             };
         }
-        let rows = sql
-            .fetch_all(&self.reader)
+        sql.fetch_all(&self.reader)
             .await
-            .context("cannot read the deployment history")?;
+            .context("cannot read the deployment history")
+    }
+
+    async fn summaries(&self, query: Option<Query>) -> StoreResult<Vec<DeploymentSummary>> {
+        let rows: Vec<SummaryRow> = self.rows(query).await?;
         rows.into_iter().map(SummaryRow::into_summary).collect()
     }
 }
@@ -48,6 +56,16 @@ impl History for SqliteStore {
         let latest = self.summaries(newest_per_target_query(apps, false)).await?;
         let live = self.summaries(newest_per_target_query(apps, true)).await?;
         Ok(overview(latest, live))
+    }
+
+    async fn deployment_outcomes(
+        &self,
+        apps: &[String],
+        since: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<DeploymentOutcome>> {
+        let rows: Vec<OutcomeRow> = self.rows(outcomes_query(apps, since, limit)).await?;
+        rows.into_iter().map(OutcomeRow::into_outcome).collect()
     }
 
     async fn deployment_statuses(
