@@ -254,6 +254,30 @@ store_test!(outcomes_are_what_each_recent_deployment_came_to, |store| {
     );
 });
 
+store_test!(
+    targets_are_each_apps_environments_alike_but_for_case_once,
+    |store| {
+        four(&store).await;
+        deployed(&store, &record(5, "api", "production", "hal", 4_000), &[]).await;
+        let targets: Vec<(String, String)> = store
+            .targets(&["api".to_owned(), "web".to_owned()])
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(app, environment)| (app.to_string(), environment.to_lowercase()))
+            .collect();
+        let expected = [
+            ("api", "production"),
+            ("api", "staging"),
+            ("web", "staging"),
+        ]
+        .map(|(app, environment)| (app.to_owned(), environment.to_owned()));
+        assert_eq!(targets, expected);
+        assert_eq!(store.targets(&["web".to_owned()]).await.unwrap().len(), 1);
+        assert!(store.targets(&[]).await.unwrap().is_empty());
+    }
+);
+
 store_test!(pages_are_offsets_of_the_newest_first_order, |store| {
     for id in 1..=7 {
         // Two pairs share a creation time: the deployment id breaks it.

@@ -194,32 +194,29 @@ async fn read(
         .deployment_outcomes(&shown_apps, since, MAX_CHARTS * MAX_FIGURE_SAMPLES)
         .await?;
     let mut charts = Vec::new();
-    for target in store.targets_overview(&shown_apps).await? {
+    for (app, environment) in store.targets(&shown_apps).await? {
         if charts.len() == MAX_CHARTS {
             break;
         }
         if asked
             .environment
             .as_ref()
-            .is_some_and(|environment| !environment.eq_ignore_ascii_case(&target.environment))
+            .is_some_and(|asked| !asked.eq_ignore_ascii_case(&environment))
         {
             continue;
         }
         let samples: Vec<Sample> = outcomes
             .iter()
             .filter(|outcome| {
-                outcome.app == target.app
-                    && outcome
-                        .environment
-                        .eq_ignore_ascii_case(&target.environment)
+                outcome.app == app && outcome.environment.eq_ignore_ascii_case(&environment)
             })
             .take(MAX_FIGURE_SAMPLES)
             .map(sample)
             .collect();
         charts.push(EnvironmentChart {
-            app: target.app.to_string(),
-            environment: target.environment.clone(),
+            app: app.to_string(),
             figures: dora::figures(&samples, now, DAYS, &jiff::tz::TimeZone::UTC),
+            environment,
         });
     }
     Ok((rows, more, charts))

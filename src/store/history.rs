@@ -87,6 +87,12 @@ pub trait History: Send + Sync + 'static {
     /// app then environment; none for no apps.
     async fn targets_overview(&self, apps: &[String]) -> StoreResult<Vec<TargetSummary>>;
 
+    /// Every (app, environment) with a deployment of one of `apps`, by
+    /// app then environment (environments alike but for case are one);
+    /// none for no apps. [`History::targets_overview`] without reading
+    /// what is there.
+    async fn targets(&self, apps: &[String]) -> StoreResult<Vec<(AppName, String)>>;
+
     /// What the deployments of `apps` created at or after `since` came
     /// to, newest first, at most `limit`; none for no apps.
     async fn deployment_outcomes(
@@ -226,6 +232,20 @@ pub(super) fn newest_per_target_query(apps: &[String], live: bool) -> Option<Que
             "(d.forge, d.repo, d.deployment_id) IN \
              (SELECT n.forge, n.repo, n.deployment_id FROM ({ranked}) n WHERE n.newest = 1)"
         ))
+    );
+    Some(Query { sql, binds })
+}
+
+/// [`History::targets`]' query; `None` for no apps.
+pub(super) fn targets_query(apps: &[String]) -> Option<Query> {
+    if apps.is_empty() {
+        return None;
+    }
+    let mut binds = Vec::new();
+    let sql = format!(
+        "SELECT d.app, MAX(d.environment) AS environment FROM deployments d WHERE {} \
+         GROUP BY d.app, LOWER(d.environment) ORDER BY d.app, LOWER(d.environment)",
+        apps_in(apps, &mut binds)
     );
     Some(Query { sql, binds })
 }

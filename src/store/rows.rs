@@ -91,8 +91,7 @@ pub(super) struct OutcomeRow {
 impl OutcomeRow {
     pub(super) fn into_outcome(self) -> anyhow::Result<super::DeploymentOutcome> {
         Ok(super::DeploymentOutcome {
-            app: AppName::new(&self.app)
-                .with_context(|| format!("corrupt app `{}` in the store", self.app))?,
+            app: parse_app(&self.app)?,
             environment: self.environment,
             created_at: from_millis(self.created_at)?,
             sha: self.sha,
@@ -101,6 +100,11 @@ impl OutcomeRow {
             state_at: self.latest_at.map(from_millis).transpose()?,
         })
     }
+}
+
+/// An app's name as the store keeps it.
+pub(super) fn parse_app(app: &str) -> anyhow::Result<AppName> {
+    AppName::new(app).with_context(|| format!("corrupt app `{app}` in the store"))
 }
 
 /// A latest status's state, if there is one.

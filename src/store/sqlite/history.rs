@@ -6,11 +6,13 @@ use async_trait::async_trait;
 use jiff::Timestamp;
 
 use super::{SqliteStore, repo_key};
+use crate::domain::AppName;
 use crate::forge::NewStatus;
 use crate::store::history::{
     Bound, Query, STATUSES_SQL, history_query, newest_per_target_query, outcomes_query, overview,
+    targets_query,
 };
-use crate::store::rows::{LocalStatusRow, OutcomeRow, SummaryRow};
+use crate::store::rows::{LocalStatusRow, OutcomeRow, SummaryRow, parse_app};
 use crate::store::{
     DeploymentKey, DeploymentOutcome, DeploymentSummary, History, HistoryFilter, StoreResult,
     TargetSummary,
@@ -56,6 +58,13 @@ impl History for SqliteStore {
         let latest = self.summaries(newest_per_target_query(apps, false)).await?;
         let live = self.summaries(newest_per_target_query(apps, true)).await?;
         Ok(overview(latest, live))
+    }
+
+    async fn targets(&self, apps: &[String]) -> StoreResult<Vec<(AppName, String)>> {
+        let rows: Vec<(String, String)> = self.rows(targets_query(apps)).await?;
+        rows.into_iter()
+            .map(|(app, environment)| Ok((parse_app(&app)?, environment)))
+            .collect()
     }
 
     async fn deployment_outcomes(
