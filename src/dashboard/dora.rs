@@ -24,18 +24,8 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::domain::DeploymentState;
-
-/// One deployment to the environment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Sample {
-    pub created_at: Timestamp,
-    pub sha: String,
-    /// Its latest status; `None`: none yet.
-    pub state: Option<DeploymentState>,
-    pub state_at: Option<Timestamp>,
-    /// `deploy`, `remove`, ...
-    pub task: String,
-}
+// One deployment to the environment: what the store says it came to.
+use crate::store::DeploymentOutcome as Sample;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figures {
@@ -73,10 +63,15 @@ fn ending(state: Option<DeploymentState>) -> Ending {
     }
 }
 
-pub fn figures(samples: &[Sample], now: Timestamp, days: u32, tz: &TimeZone) -> Figures {
+pub fn figures<'a>(
+    samples: impl IntoIterator<Item = &'a Sample>,
+    now: Timestamp,
+    days: u32,
+    tz: &TimeZone,
+) -> Figures {
     let since = now - SignedDuration::from_hours(24 * i64::from(days));
     let mut changes: Vec<&Sample> = samples
-        .iter()
+        .into_iter()
         .filter(|sample| sample.task != "remove")
         .filter(|sample| sample.created_at >= since && sample.created_at <= now)
         .collect();
@@ -179,6 +174,7 @@ fn median(durations: &[SignedDuration]) -> Option<SignedDuration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::AppName;
     use DeploymentState::{Error, Failure, InProgress, Inactive, Success};
 
     /// 2026-12-01 12:00 UTC.
@@ -194,6 +190,8 @@ mod tests {
     fn sample(ago: SignedDuration, sha: &str, state: Option<DeploymentState>) -> Sample {
         let created_at = noon() - ago;
         Sample {
+            app: AppName::new("api").unwrap(),
+            environment: "production".into(),
             created_at,
             sha: sha.into(),
             state,
@@ -208,7 +206,7 @@ mod tests {
 
     #[test]
     fn no_deployments_give_empty_days_and_no_rates() {
-        let figures = figures(&[], noon(), 30, &utc());
+        let figures = figures(std::iter::empty(), noon(), 30, &utc());
         assert_eq!(figures.days.len(), 30);
         assert_eq!(figures.days[29].date, jiff::civil::date(2026, 12, 1));
         assert_eq!(figures.days[0].date, jiff::civil::date(2026, 11, 2));
@@ -297,6 +295,8 @@ mod tests {
         // 23:30 UTC on 2026-11-30 is already 2026-12-01 at UTC+2.
         let late: Timestamp = "2026-11-30T23:30:00Z".parse().unwrap();
         let samples = [Sample {
+            app: AppName::new("api").unwrap(),
+            environment: "production".into(),
             created_at: late,
             sha: "a".into(),
             state: Some(Success),

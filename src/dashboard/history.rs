@@ -17,13 +17,13 @@ use serde::Deserialize;
 
 use super::Dashboard;
 use super::chart;
-use super::dora::{self, Figures, Sample};
+use super::dora::{self, Figures};
 use super::layout;
 use super::refusal::Refusal;
 use super::session::Viewer;
 use super::view::{deployment_line, state_badge};
 use crate::domain::DeploymentState;
-use crate::store::{DeploymentOutcome, DeploymentSummary, HistoryFilter, StateFilter};
+use crate::store::{DeploymentSummary, HistoryFilter, StateFilter};
 
 const PAGE_SIZE: usize = 25;
 /// Far enough for any real use; a page number past it is a typo.
@@ -205,31 +205,19 @@ async fn read(
         {
             continue;
         }
-        let samples: Vec<Sample> = outcomes
+        let samples = outcomes
             .iter()
             .filter(|outcome| {
                 outcome.app == app && outcome.environment.eq_ignore_ascii_case(&environment)
             })
-            .take(MAX_FIGURE_SAMPLES)
-            .map(sample)
-            .collect();
+            .take(MAX_FIGURE_SAMPLES);
         charts.push(EnvironmentChart {
             app: app.to_string(),
-            figures: dora::figures(&samples, now, DAYS, &jiff::tz::TimeZone::UTC),
+            figures: dora::figures(samples, now, DAYS, &jiff::tz::TimeZone::UTC),
             environment,
         });
     }
     Ok((rows, more, charts))
-}
-
-fn sample(outcome: &DeploymentOutcome) -> Sample {
-    Sample {
-        created_at: outcome.created_at,
-        sha: outcome.sha.clone(),
-        state: outcome.state,
-        state_at: outcome.state_at,
-        task: outcome.task.clone(),
-    }
 }
 
 fn render(

@@ -37,8 +37,7 @@ impl DeploymentRow {
                 repo: parse_repo(&self.repo)?,
                 id: DeploymentId(self.deployment_id),
             },
-            app: AppName::new(&self.app)
-                .with_context(|| format!("corrupt app name `{}` in the store", self.app))?,
+            app: parse_app(&self.app)?,
             environment: self.environment,
             git_ref: self.git_ref,
             sha: Sha::new(&self.sha)
@@ -70,7 +69,7 @@ impl SummaryRow {
     pub(super) fn into_summary(self) -> anyhow::Result<super::DeploymentSummary> {
         Ok(super::DeploymentSummary {
             record: self.deployment.into_record()?,
-            state: parse_state(self.latest_state)?,
+            state: self.latest_state.as_deref().map(parse_state).transpose()?,
             state_at: self.latest_at.map(from_millis).transpose()?,
         })
     }
@@ -96,7 +95,7 @@ impl OutcomeRow {
             created_at: from_millis(self.created_at)?,
             sha: self.sha,
             task: self.task,
-            state: parse_state(self.latest_state)?,
+            state: self.latest_state.as_deref().map(parse_state).transpose()?,
             state_at: self.latest_at.map(from_millis).transpose()?,
         })
     }
@@ -107,14 +106,9 @@ pub(super) fn parse_app(app: &str) -> anyhow::Result<AppName> {
     AppName::new(app).with_context(|| format!("corrupt app `{app}` in the store"))
 }
 
-/// A latest status's state, if there is one.
-fn parse_state(state: Option<String>) -> anyhow::Result<Option<DeploymentState>> {
-    state
-        .map(|state| {
-            DeploymentState::parse(&state)
-                .with_context(|| format!("corrupt state `{state}` in the store"))
-        })
-        .transpose()
+/// A status's state as the store keeps it.
+fn parse_state(state: &str) -> anyhow::Result<DeploymentState> {
+    DeploymentState::parse(state).with_context(|| format!("corrupt state `{state}` in the store"))
 }
 
 /// A deployment whose statuses the watch looks for, and whether it has
@@ -319,8 +313,7 @@ pub(super) struct LocalStatusRow {
 
 impl LocalStatusRow {
     pub(super) fn into_status(self) -> anyhow::Result<(NewStatus, jiff::Timestamp)> {
-        let state = DeploymentState::parse(&self.state)
-            .with_context(|| format!("corrupt state `{}` in the store", self.state))?;
+        let state = parse_state(&self.state)?;
         Ok((
             NewStatus {
                 state,
